@@ -1,0 +1,127 @@
+"""Hook specifications: the contract between smsgate and a vendor plugin.
+
+A plugin is a module (or object) with functions marked ``@smsgate.hookimpl`` whose names
+match the specs below, registered under its entry-point name in the ``smsgate`` group::
+
+    [project.entry-points.smsgate]
+    myvendor = "smsgate_myvendor"
+
+For each call smsgate asks exactly one plugin: the one configured for the nickname in hand.
+Every hook is called with keyword arguments; an implementation may accept fewer arguments
+than the spec lists (pluggy's opt-in arguments), so specs can grow without breaking plugins.
+Raising from a hook is treated as a bug in the plugin: the host logs it and keeps going,
+and never lets a plugin's exception reach CleverTap or a vendor as a 500.
+"""
+
+# Specs are signatures and documentation only; pluggy never runs their bodies.
+# mypy: disable-error-code="empty-body"
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+import pluggy
+
+if TYPE_CHECKING:
+    import httpx
+    from pydantic import BaseModel
+    from smsgate.types import (
+        BuiltPayload,
+        CallbackRequest,
+        DeliveryEvent,
+        OutboundMessage,
+        SendResult,
+        VendorRequest,
+    )
+
+#: The pluggy project name and the entry-point group of plugins.
+PROJECT_NAME = "smsgate"
+
+hookspec = pluggy.HookspecMarker(PROJECT_NAME)
+hookimpl = pluggy.HookimplMarker(PROJECT_NAME)
+
+
+@hookspec(firstresult=True)
+def options_model() -> type[BaseModel]:
+    """Declare the model of this plugin's ``[providers.<nickname>.options]`` table.
+
+    Return a pydantic model class with ``model_config = ConfigDict(extra="forbid")`` so that a
+    mistyped key is an error. Secrets should be typed ``SecretStr``: smsgate resolves
+    ``{ env = "VAR" }`` values before validation, so plugins never read the environment.
+
+    Called once per nickname when the configuration is loaded. A ``ValidationError`` from the
+    model is reported to the operator with the file, the key and the fix.
+
+    :returns: the options model class.
+    """
+
+
+@hookspec(firstresult=True)
+def build_payload(messages: Sequence[OutboundMessage], options: BaseModel) -> BuiltPayload:
+    """Turn normalised messages into the vendor's HTTP requests, without performing them.
+
+    Called by a dispatch worker with a group of messages for one nickname. Must be pure: no
+    I/O, no clock, no randomness, so that the same messages always give the same requests
+    (cassettes match on the request body).
+
+    A message that cannot be sent as it is (a template without text, say) goes into
+    :attr:`BuiltPayload.refused` as :meth:`SendResult.failed` with a CleverTap code; every
+    other message must appear in exactly one request's ``message_ids``.
+
+    :param messages: the messages to send, all for this plugin's nickname.
+    :param options: this nickname's validated options (an instance of :func:`options_model`).
+    :returns: the requests to perform and the messages refused up front.
+
+    Raising marks the whole group for retry and is logged as a plugin bug.
+    """
+
+
+@hookspec(firstresult=True)
+async def send_batch(
+    requests: Sequence[VendorRequest],
+    client: httpx.AsyncClient,
+    options: BaseModel,
+) -> Sequence[SendResult]:
+    """Perform the requests built by :func:`build_payload` and judge the vendor's answers.
+
+    Use ``client`` for every request: it is shared, pooled and closed by the host, and it is
+    where tests record cassettes. Judge each answer from what the vendor means, not from the
+    HTTP status alone (many vendors report errors with 200), and return exactly one
+    :class:`SendResult` per message id in the requests:
+
+    - :meth:`SendResult.submitted` with the vendor's id when it accepted the message;
+    - :meth:`SendResult.retry` when the request certainly did not take effect: connection
+      refused, DNS failure, 429, 502, 503, 504 (pass ``retry_after`` from ``Retry-After``);
+    - :meth:`SendResult.failed` with a CleverTap code for a definite refusal (other 4xx,
+      invalid number, DLT rejection); set ``vendor_unusable`` for bad credentials or no
+      balance, which stop the whole vendor;
+    - :meth:`SendResult.unknown` when the request may have reached the vendor but no
+      answer came back (read timeout, 500): smsgate will never resend it blindly.
+
+    :param requests: the requests to perform, in order.
+    :param client: the shared HTTP client.
+    :param options: this nickname's validated options.
+    :returns: one result per message.
+
+    Raising marks every message of the batch unknown (the requests may have left) and is
+    logged as a plugin bug.
+    """
+
+
+@hookspec(firstresult=True)
+def parse_callback(request: CallbackRequest, options: BaseModel) -> Sequence[DeliveryEvent]:
+    """Turn a vendor's delivery report request into delivery events.
+
+    Called for every request to ``/callbacks/{nickname}/{callback_token}`` after the token
+    has been checked. One request may carry several events; return them all. Verify a
+    signature here if the vendor signs its reports (over ``request.body``, the raw bytes).
+
+    :param request: the vendor's request: method, headers, query and raw body.
+    :param options: this nickname's validated options.
+    :returns: the events, possibly none (a keep-alive ping, say).
+
+    Raise :class:`smsgate.errors.CallbackError` with a reason for a request you cannot
+    parse or whose signature is wrong; the vendor gets a 400 with that reason. Any other
+    exception is a plugin bug, answered with a 400 and logged.
+    """

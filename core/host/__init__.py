@@ -1,0 +1,1 @@
+"""The HTTP host: a Starlette application serving CleverTap, vendors and operators."""

@@ -1,0 +1,1 @@
+"""Intake: turning CleverTap's requests into messages ready to store."""

@@ -1,0 +1,161 @@
+"""Checking one CleverTap record and shaping it into a row of the messages table."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from smsgate.errors import InvalidRecordError
+from smsgate.sms.encoding import segment_info
+from smsgate.sms.numbers import InvalidNumberError, normalise_number
+
+CANONICAL_KEYS = ("to", "body", "template_id", "template_variables", "campaign_id", "message_id")
+MAX_MESSAGE_ID = 255
+MAX_FIELD = {"to": 64, "template_id": 64, "campaign_id": 128, "message_id": MAX_MESSAGE_ID}
+INVALID_NUMBER = "910"
+OTHER_ERROR = "900"
+
+
+@dataclass(frozen=True, slots=True)
+class Rejection:
+    """A record we refuse; ``message_id`` is set when CleverTap can be told about it."""
+
+    index: int
+    message_id: str | None
+    error: str
+    code: str
+    raw_to: str
+
+
+def prepare_record(
+    index: int,
+    record: Mapping[str, Any],
+    *,
+    nickname: str,
+    default_country: str | None,
+    now: datetime,
+) -> dict[str, Any] | Rejection:
+    """A row for the messages table, or the reason the record cannot be sent."""
+    message_id: str | None = None
+    raw_to = ""
+    try:
+        if "__not_an_object__" in record:
+            raise InvalidRecordError("each entry of `messages` must be a JSON object")
+        fields = {key: _canonical(key, record.get(key)) for key in CANONICAL_KEYS}
+        message_id = fields["message_id"] or None
+        raw_to = fields["to"] or ""
+        extras = {
+            _text_key(key): _extra(key, value)
+            for key, value in record.items()
+            if key not in CANONICAL_KEYS and value is not None
+        }
+        if not raw_to:
+            raise InvalidRecordError("`to` is missing; map it to $$To")
+        body, template_id = fields["body"], fields["template_id"]
+        if not body and not template_id:
+            raise InvalidRecordError(
+                "neither `body` nor `template_id` is set; map one to $$Body or $$TemplateID"
+            )
+        try:
+            to = normalise_number(raw_to, default_country)
+        except InvalidNumberError as exc:
+            raise InvalidRecordError(exc.reason, code=INVALID_NUMBER) from None
+    except InvalidRecordError as exc:
+        return Rejection(index, message_id, exc.reason, exc.code, raw_to)
+
+    info = segment_info(body or "")
+    return {
+        "nickname": nickname,
+        "message_id": message_id or f"smsgate-{uuid.uuid4().hex}",
+        "tracked": message_id is not None,
+        "to": to,
+        "raw_to": raw_to,
+        "body": body,
+        "template_id": template_id,
+        "template_variables": fields["template_variables"],
+        "campaign_id": fields["campaign_id"],
+        "extras": extras,
+        "encoding": info.encoding.value,
+        "segments": info.segments,
+        "status": "accepted",
+        "status_rank": 0,
+        "attempts": 0,
+        "next_attempt_at": now,
+        "created_at": now,
+        "updated_at": now,
+    }
+
+
+def parse_template_variables(raw: str | None) -> tuple[str, ...]:
+    """CleverTap's ``$$TemplateVariables``, in order of occurrence.
+
+    Its wire format is not documented: a JSON array is taken as such; otherwise values are
+    split on ``|`` when present, else on ``,``.
+    """
+    if not raw:
+        return ()
+    text = raw.strip()
+    if text.startswith("["):
+        try:
+            values = json.loads(text)
+        except ValueError:
+            pass
+        else:
+            if isinstance(values, list):
+                return tuple(_scalar_text(value) for value in values)
+    separator = "|" if "|" in text else ","
+    return tuple(part.strip() for part in text.split(separator))
+
+
+def _canonical(key: str, value: Any) -> str | None:
+    if value is None:
+        return None
+    if key == "template_variables" and isinstance(value, list):
+        text = json.dumps([_scalar_text(item) for item in value], ensure_ascii=False)
+    elif isinstance(value, str):
+        text = value
+    elif isinstance(value, int) and not isinstance(value, bool):
+        text = str(value)
+    else:
+        raise InvalidRecordError(f"`{key}` must be a string, not {type(value).__name__}")
+    _check_text(key, text)
+    limit = MAX_FIELD.get(key)
+    if limit is not None and len(text) > limit:
+        raise InvalidRecordError(f"`{key}` is longer than {limit} characters")
+    return text
+
+
+def _extra(key: str, value: Any) -> str:
+    try:
+        text = value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
+    except RecursionError:
+        raise InvalidRecordError(f"`{key}` is nested too deeply") from None
+    _check_text(key, text)
+    return text
+
+
+def _text_key(key: str) -> str:
+    _check_text("a key", key)
+    return key
+
+
+def _scalar_text(value: Any) -> str:
+    if isinstance(value, str):
+        return value
+    if value is None or isinstance(value, (bool, int, float)):
+        return json.dumps(value)
+    raise InvalidRecordError("`template_variables` must be a list of strings or numbers")
+
+
+def _check_text(key: str, text: str) -> None:
+    # Both would fail at the database, after the request was already half-stored.
+    if "\x00" in text:
+        raise InvalidRecordError(f"`{key}` contains a NUL character")
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        raise InvalidRecordError(f"`{key}` contains an unpaired surrogate") from None

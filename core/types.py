@@ -1,0 +1,225 @@
+"""The normalised vocabulary that plugins speak.
+
+A plugin receives :class:`OutboundMessage` objects, turns them into :class:`VendorRequest`
+objects (``build_payload``), performs those and answers with one :class:`SendResult` per
+message (``send_batch``), and turns a vendor's :class:`CallbackRequest` into
+:class:`DeliveryEvent` objects (``parse_callback``). Nothing else from smsgate is needed to
+write a plugin.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+
+from smsgate.sms.encoding import Encoding
+
+__all__ = [
+    "BuiltPayload",
+    "CallbackRequest",
+    "DeliveryEvent",
+    "Encoding",
+    "EventKind",
+    "OutboundMessage",
+    "Outcome",
+    "SendResult",
+    "VendorRequest",
+]
+
+
+@dataclass(frozen=True, slots=True)
+class OutboundMessage:
+    """One SMS that CleverTap handed us, ready for a vendor.
+
+    :param id: smsgate's own key for the message; results refer to it.
+    :param message_id: CleverTap's opaque ``$$MessageID``; plugins should not send it to a
+        vendor that limits reference lengths, and must never alter it.
+    :param to: the recipient in E.164, with ``+``.
+    :param body: the text; ``None`` when CleverTap sent only a template id.
+    :param template_id: the DLT template id (``$$TemplateID``), if any.
+    :param template_variables: the variables in order of occurrence, parsed from
+        ``$$TemplateVariables`` (a JSON array, or a ``|``- or ``,``-separated string).
+    :param campaign_id: CleverTap's campaign id, if any.
+    :param extras: every other key CleverTap sent, as strings (a per-campaign ``senderid``).
+    :param encoding: GSM-7 or UCS-2, from the body.
+    :param segments: how many SMS parts the body needs.
+    """
+
+    id: int
+    message_id: str
+    to: str
+    body: str | None = None
+    template_id: str | None = None
+    template_variables: tuple[str, ...] = ()
+    campaign_id: str | None = None
+    extras: Mapping[str, str] = field(default_factory=dict)
+    encoding: Encoding = Encoding.GSM7
+    segments: int = 1
+
+
+@dataclass(frozen=True, slots=True)
+class VendorRequest:
+    """One HTTP request to a vendor, described but not performed.
+
+    The fields mirror the keyword arguments of :meth:`httpx.AsyncClient.request`.
+    ``message_ids`` names the :attr:`OutboundMessage.id` values this request carries, so that
+    the host can account for every message.
+    """
+
+    method: str
+    url: str
+    message_ids: tuple[int, ...]
+    params: Mapping[str, str] | None = None
+    headers: Mapping[str, str] | None = None
+    data: Mapping[str, str] | None = None
+    files: Mapping[str, tuple[None, str]] | None = None
+    json: Any = None
+
+
+@dataclass(frozen=True, slots=True)
+class BuiltPayload:
+    """What ``build_payload`` returns: requests to perform, and messages refused up front."""
+
+    requests: Sequence[VendorRequest] = ()
+    refused: Sequence[SendResult] = ()
+
+
+class Outcome(StrEnum):
+    """How a vendor treated one message."""
+
+    #: The vendor accepted it; ``vendor_id`` identifies it in later reports.
+    SUBMITTED = "submitted"
+    #: It certainly did not reach the vendor (refused connection, 429, 502/503/504): try again.
+    RETRY = "retry"
+    #: The vendor refused it for good; ``code`` says why in CleverTap's terms.
+    FAILED = "failed"
+    #: It may or may not have reached the vendor (read timeout, 500): never resend blindly.
+    UNKNOWN = "unknown"
+
+
+@dataclass(frozen=True, slots=True)
+class SendResult:
+    """The fate of one message after ``send_batch``.
+
+    Build these with the class methods: :meth:`submitted`, :meth:`retry`, :meth:`failed`,
+    :meth:`unknown`.
+
+    :param message: the :attr:`OutboundMessage.id` this result is about.
+    :param outcome: one of :class:`Outcome`.
+    :param vendor_id: the vendor's handle for the message (submitted only).
+    :param retry_after: seconds the vendor asked us to wait (``Retry-After``), if any.
+    :param code: CleverTap failure code "900" to "920" (failed only).
+    :param reason: human-readable reason, shown to operators and sent to CleverTap.
+    :param vendor_unusable: the vendor itself refuses to work (bad credentials, no balance):
+        the host opens the circuit and may move messages to the fallback nickname.
+    """
+
+    message: int
+    outcome: Outcome
+    vendor_id: str | None = None
+    retry_after: float | None = None
+    code: str | None = None
+    reason: str | None = None
+    vendor_unusable: bool = False
+
+    @classmethod
+    def submitted(cls, message: int, vendor_id: str) -> SendResult:
+        """The vendor accepted ``message`` under ``vendor_id``."""
+        return cls(message, Outcome.SUBMITTED, vendor_id=vendor_id)
+
+    @classmethod
+    def retry(
+        cls,
+        message: int,
+        reason: str,
+        *,
+        retry_after: float | None = None,
+        vendor_unusable: bool = False,
+    ) -> SendResult:
+        """``message`` did not reach the vendor; try it again later."""
+        return cls(
+            message,
+            Outcome.RETRY,
+            retry_after=retry_after,
+            reason=reason,
+            vendor_unusable=vendor_unusable,
+        )
+
+    @classmethod
+    def failed(
+        cls, message: int, reason: str, *, code: str = "900", vendor_unusable: bool = False
+    ) -> SendResult:
+        """The vendor refused ``message`` for good, for CleverTap ``code``."""
+        return cls(
+            message, Outcome.FAILED, code=code, reason=reason, vendor_unusable=vendor_unusable
+        )
+
+    @classmethod
+    def unknown(cls, message: int, reason: str) -> SendResult:
+        """``message`` may have reached the vendor; its fate must be learned, not guessed."""
+        return cls(message, Outcome.UNKNOWN, reason=reason)
+
+
+@dataclass(frozen=True, slots=True)
+class CallbackRequest:
+    """A vendor's HTTP request to ``/callbacks/{nickname}/{token}``, as plugins see it.
+
+    :param method: ``GET`` or ``POST``.
+    :param headers: header names in lower case.
+    :param query: query parameters; a repeated key keeps its last value.
+    :param body: the raw body bytes, unparsed (signatures are computed over these).
+    :param content_type: the media type without parameters, in lower case.
+    """
+
+    method: str
+    headers: Mapping[str, str]
+    query: Mapping[str, str]
+    body: bytes
+    content_type: str = ""
+
+
+class EventKind(StrEnum):
+    """What a delivery event says happened."""
+
+    #: The vendor or the network holds the message (ENROUTE, ACCEPTD, SENT …); not final.
+    BUFFERED = "buffered"
+    DELIVERED = "delivered"
+    FAILED = "failed"
+    CLICKED = "clicked"
+    REPLIED = "replied"
+
+
+@dataclass(frozen=True, slots=True)
+class DeliveryEvent:
+    """One thing a vendor reported about one message.
+
+    :param vendor_id: the id the vendor gave at submission (:attr:`SendResult.vendor_id`).
+    :param kind: one of :class:`EventKind`.
+    :param occurred_at: when the vendor says it happened, timezone-aware.
+    :param to: the recipient in E.164 when the report names it; needed to tell apart
+        several numbers sent under one vendor id.
+    :param code: CleverTap failure code "900" to "920" (failed only).
+    :param description: the vendor's words for the status.
+    :param vendor_status: the vendor's status value as sent (``DELIVRD``, ``UNDELIV`` …).
+    :param url: the original URL (clicked only).
+    :param short_url: the short URL that was clicked (clicked only).
+    :param incoming_text: the reply text (replied only).
+    :param to_phone: our number the user replied to (replied only).
+    :param raw: the vendor's fields for this event, kept with the event for operators.
+    """
+
+    vendor_id: str
+    kind: EventKind
+    occurred_at: datetime
+    to: str | None = None
+    code: str | None = None
+    description: str | None = None
+    vendor_status: str | None = None
+    url: str | None = None
+    short_url: str | None = None
+    incoming_text: str | None = None
+    to_phone: str | None = None
+    raw: Mapping[str, Any] = field(default_factory=dict)

@@ -1,0 +1,195 @@
+"""Fixtures shared by the whole suite.
+
+Every test that asks for ``database_url`` runs twice: on a real SQLite file and on the
+PostgreSQL server named by ``SMSGATE_TEST_POSTGRES_URL`` (default: the local server's
+``test`` database). Without that server the PostgreSQL runs are skipped with the reason,
+except under CI, where they fail.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import textwrap
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+import uvicorn
+from smsgate.config import Config, load_config
+from smsgate.host.app import create_app
+from smsgate.plugins import PluginSet, load_plugins
+from smsgate.storage.database import create_engine, upgrade
+
+POSTGRES_ADMIN_URL = os.environ.get(
+    "SMSGATE_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+)
+TOKEN = "ct-token-0123456789"
+CALLBACK_TOKEN = "dlr-token-0123456789"
+
+
+def _postgres_unavailable() -> str | None:
+    engine = sa.create_engine(POSTGRES_ADMIN_URL, connect_args={"connect_timeout": 3})
+    try:
+        with engine.connect():
+            return None
+    except sa.exc.OperationalError as exc:
+        return f"PostgreSQL at {engine.url.render_as_string(hide_password=True)}: {exc.orig}"
+    finally:
+        engine.dispose()
+
+
+@pytest.fixture(scope="session")
+def postgres_database() -> Iterator[str]:
+    """A fresh PostgreSQL database for this test session, migrated to head."""
+    reason = _postgres_unavailable()
+    if reason:
+        if os.environ.get("CI"):
+            pytest.fail(f"PostgreSQL is required in CI: {reason}")
+        pytest.skip(f"PostgreSQL not available: {reason}")
+    name = f"smsgate_test_{uuid.uuid4().hex[:12]}"
+    admin = sa.create_engine(POSTGRES_ADMIN_URL, isolation_level="AUTOCOMMIT")
+    with admin.connect() as connection:
+        connection.exec_driver_sql(f'CREATE DATABASE "{name}"')
+    url = sa.make_url(POSTGRES_ADMIN_URL).set(database=name).render_as_string(hide_password=False)
+    upgrade(url)
+    yield url
+    with admin.connect() as connection:
+        connection.exec_driver_sql(f'DROP DATABASE "{name}" WITH (FORCE)')
+    admin.dispose()
+
+
+@pytest.fixture(scope="session")
+def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A migrated SQLite file that each test copies instead of migrating again."""
+    path = tmp_path_factory.mktemp("template") / "smsgate.db"
+    upgrade(f"sqlite:///{path}")
+    return path
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """An empty, migrated database: a SQLite file, then PostgreSQL."""
+    if request.param == "sqlite":
+        path = tmp_path / "smsgate.db"
+        shutil.copy(request.getfixturevalue("sqlite_template"), path)
+        return f"sqlite:///{path}"
+    url: str = request.getfixturevalue("postgres_database")
+    engine = sa.create_engine(url)
+    with engine.begin() as connection:
+        names = (
+            connection.execute(
+                sa.text(
+                    "SELECT tablename FROM pg_tables WHERE schemaname = 'public' "
+                    "AND tablename <> 'alembic_version'"
+                )
+            )
+            .scalars()
+            .all()
+        )
+        if names:
+            connection.exec_driver_sql(
+                "TRUNCATE " + ", ".join(f'"{n}"' for n in names) + " RESTART IDENTITY CASCADE"
+            )
+    engine.dispose()
+    return url
+
+
+@pytest.fixture
+def engine(database_url: str) -> Iterator[sa.Engine]:
+    """An engine on the test database."""
+    engine = create_engine(database_url)
+    yield engine
+    engine.dispose()
+
+
+@pytest.fixture(scope="session")
+def plugins() -> PluginSet:
+    """The installed plugins, found through their entry points."""
+    return load_plugins()
+
+
+ConfigFactory = Callable[..., Config]
+
+
+@pytest.fixture
+def make_config(tmp_path: Path, plugins: PluginSet) -> ConfigFactory:
+    """Write a config file with one pingbix provider (plus ``extra`` TOML) and load it."""
+
+    def make(database_url: str = "sqlite:///smsgate.db", extra: str = "", **gateway: str) -> Config:
+        lines = "".join(f"{key} = {value!r}\n".replace("'", '"') for key, value in gateway.items())
+        text = (
+            textwrap.dedent(
+                f"""\
+            [gateway]
+            database_url = "{database_url}"
+            public_url = "https://sms.example.com"
+            """
+            )
+            + lines
+            + textwrap.dedent(
+                f"""
+            [providers.pingbix-in]
+            plugin = "pingbix"
+            token = "{TOKEN}"
+            callback_token = "{CALLBACK_TOKEN}"
+            clevertap_callback_url = "https://in1.cb.wzrkt.com/sms/generic?account=TEST"
+            default_country = "IN"
+
+            [providers.pingbix-in.options]
+            userid = "acme"
+            password = "secret-password"
+            senderid = "ACMEIN"
+            """
+            )
+            + textwrap.dedent(extra)
+        )
+        path = tmp_path / "smsgate.toml"
+        path.write_text(text)
+        return load_config(path, plugins)
+
+    return make
+
+
+def free_port() -> int:
+    """A loopback TCP port nobody listens on right now."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+class ServerThread:
+    """A real uvicorn server on a loopback port, in a thread of the test process."""
+
+    def __init__(self, app: object) -> None:
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        config = uvicorn.Config(app, host="127.0.0.1", port=self.port, log_level="warning")  # type: ignore[arg-type]
+        self.server = uvicorn.Server(config)
+        self.thread = threading.Thread(target=self.server.run, daemon=True)
+
+    def __enter__(self) -> ServerThread:
+        self.thread.start()
+        deadline = time.monotonic() + 10
+        while not self.server.started:
+            if not self.thread.is_alive() or time.monotonic() > deadline:
+                raise RuntimeError("the test server did not start")
+            time.sleep(0.01)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.server.should_exit = True
+        self.thread.join(timeout=10)
+
+
+@pytest.fixture
+def gateway(make_config: ConfigFactory, database_url: str) -> Iterator[ServerThread]:
+    """A gateway serving the default test config over real HTTP."""
+    config = make_config(database_url)
+    with ServerThread(create_app(config)) as server:
+        yield server
