@@ -16,7 +16,7 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 run: $(STAMP)
-	$(BIN)/python -m smsgate.demo
+	$(BIN)/python scripts/run_demo.py
 
 test: lint typecheck pytest
 

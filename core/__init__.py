@@ -15,7 +15,9 @@ from smsgate.types import (
     EventKind,
     OutboundMessage,
     Outcome,
+    SandboxSettings,
     SendResult,
+    SubmittedMessage,
     VendorRequest,
 )
 
@@ -28,8 +30,10 @@ __all__ = [
     "EventKind",
     "OutboundMessage",
     "Outcome",
+    "SandboxSettings",
     "SendResult",
     "SmsgateError",
+    "SubmittedMessage",
     "VendorRequest",
     "hookimpl",
 ]

@@ -3,19 +3,24 @@
 One TOML file configures the gateway and each provider nickname. A secret is a string or
 ``{ env = "VAR" }``; such tables are resolved anywhere in the file before validation, so
 plugins never read the environment. Every problem is collected and reported at once by
-:class:`ConfigError`, each naming the key and the fix.
+:class:`ConfigError`, each naming the key and the fix. No value from the file is ever
+quoted in a problem: any of them may be a secret.
 """
 
 from __future__ import annotations
 
+import difflib
+import json
 import os
+import re
 import tomllib
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any
 
 import phonenumbers
+import sqlalchemy as sa
 from pydantic import (
     BaseModel,
     ConfigDict,
@@ -26,14 +31,24 @@ from pydantic import (
     field_validator,
 )
 from pydantic_core import ErrorDetails
+
+from smsgate.delivery.settings import DeliverySettings
+from smsgate.dispatch.settings import DispatchSettings
 from smsgate.errors import ConfigError, PluginError
 from smsgate.plugins import PluginSet, VendorPlugin
 
 DEFAULT_PATH = "smsgate.toml"
 ENV_VAR = "SMSGATE_CONFIG"
 NICKNAME_PATTERN = r"^[a-z0-9][a-z0-9_-]{0,62}$"
+MIN_TOKEN_LENGTH = 8
 
 Nickname = Annotated[str, StringConstraints(pattern=NICKNAME_PATTERN)]
+
+#: A key path inside the file, as pydantic reports it: table names, keys and list indexes.
+Location = tuple[str | int, ...]
+
+_BARE_KEY = re.compile(r"^[A-Za-z0-9_-]+$")
+_URL_SAFE = re.compile(r"^[A-Za-z0-9._~-]+$")
 
 
 class GatewaySettings(BaseModel):
@@ -52,13 +67,31 @@ class GatewaySettings(BaseModel):
     max_body_bytes: int = Field(default=8 * 1024 * 1024, gt=0)
     #: Apply database migrations when ``serve`` starts; default: on for SQLite only.
     auto_migrate: bool | None = None
+    #: The dispatch workers: the ``[gateway.dispatch]`` table (see smsgate.dispatch.settings).
+    dispatch: DispatchSettings = Field(default_factory=DispatchSettings)
+    #: Delivery reports, the CleverTap relay and status lookups: the ``[gateway.delivery]``
+    #: table (see smsgate.delivery.settings).
+    delivery: DeliverySettings = Field(default_factory=DeliverySettings)
+
+    @field_validator("database_url")
+    @classmethod
+    def _is_database_url(cls, value: str) -> str:
+        return normalise_database_url(value)
 
     @field_validator("public_url")
     @classmethod
     def _no_trailing_slash(cls, value: str) -> str:
         if not value.startswith(("http://", "https://")):
-            raise ValueError("must start with http:// or https://")
+            raise ValueError(
+                "must start with https:// (or http:// for a local test), "
+                "e.g. https://sms.example.com"
+            )
         return value.rstrip("/")
+
+    @field_validator("admin_token")
+    @classmethod
+    def _admin_token_long_enough(cls, value: SecretStr | None) -> SecretStr | None:
+        return None if value is None else _long_enough(value)
 
 
 class ProviderSettings(BaseModel):
@@ -66,24 +99,35 @@ class ProviderSettings(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
+    #: The entry-point name of the plugin (see ``smsgate plugins``).
     plugin: str
     #: What CleverTap must present (Bearer, or the password of Basic auth).
     token: SecretStr
     #: The secret path segment of the vendor's delivery report URL.
     callback_token: SecretStr
+    #: Where delivery reports for this nickname go: copied from CleverTap's provider page.
     clevertap_callback_url: str
+    #: Country of numbers that come without a country code (two letters, e.g. IN).
     default_country: str | None = None
     #: SMS segments per second to this vendor.
     rate_limit: float | None = Field(default=None, gt=0)
+    #: Another nickname to try when this vendor cannot take a message.
     fallback: str | None = None
+    #: The plugin's own options, validated by the plugin's options model.
     options: dict[str, Any] = Field(default_factory=dict)
 
     @field_validator("token", "callback_token")
     @classmethod
-    def _long_enough(cls, value: SecretStr) -> SecretStr:
-        if len(value.get_secret_value()) < 8:
+    def _tokens_long_enough(cls, value: SecretStr) -> SecretStr:
+        return _long_enough(value)
+
+    @field_validator("callback_token")
+    @classmethod
+    def _fits_in_a_path(cls, value: SecretStr) -> SecretStr:
+        if not _URL_SAFE.match(value.get_secret_value()):
             raise ValueError(
-                "must be at least 8 characters; generate one with `openssl rand -hex 24`"
+                "is part of a URL path: use only letters, digits, and - . _ ~ "
+                "(`openssl rand -hex 24` gives one)"
             )
         return value
 
@@ -156,10 +200,77 @@ def find_config_path(explicit: str | os.PathLike[str] | None = None) -> Path:
 
 
 def load_config(path: Path, plugins: PluginSet, environ: Mapping[str, str] | None = None) -> Config:
-    """Read and check the file at ``path``; raise :class:`ConfigError` with every problem."""
-    environ = os.environ if environ is None else environ
+    """Read and check the file at ``path``; raise :class:`ConfigError` with every problem.
+
+    A provider whose plugin is installed but broken is not a problem of the file: it comes
+    back with :attr:`Provider.broken` set, so that the other nicknames keep working.
+    """
+    raw = _read(path)
+    check = _Check(os.environ if environ is None else environ)
+    resolved = check.resolve_env(raw, ())
+    settings: Settings | None = None
     try:
-        raw = tomllib.loads(path.read_text(encoding="utf-8"))
+        settings = Settings.model_validate(resolved)
+    except ValidationError as exc:
+        check.report(exc, ())
+    # The plugins' options and the fallbacks are checked even when another part of the file is
+    # wrong, so that the operator sees every problem in one run.
+    raw_providers = resolved.get("providers")
+    bound: dict[str, tuple[VendorPlugin | None, BaseModel | None, str | None]] = {}
+    if isinstance(raw_providers, dict):
+        for nickname, raw_provider in raw_providers.items():
+            if isinstance(raw_provider, dict):
+                bound[nickname] = check.bind_plugin(nickname, raw_provider, plugins)
+                check.fallback(nickname, raw_provider, sorted(raw_providers))
+    if check.problems or settings is None:
+        raise ConfigError(str(path), check.problems)
+    providers = {
+        nickname: Provider(nickname, provider, *bound[nickname])
+        for nickname, provider in settings.providers.items()
+    }
+    return Config(path=path, settings=settings, providers=providers)
+
+
+def normalise_database_url(url: str) -> str:
+    """Check that ``url`` names a SQLite or PostgreSQL database; PostgreSQL uses psycopg 3."""
+    try:
+        parsed = sa.make_url(url)
+    except sa.exc.ArgumentError:
+        raise ValueError(
+            "is not a database URL; use sqlite:///smsgate.db or "
+            "postgresql+psycopg://user@host/dbname"
+        ) from None
+    backend, _, driver = parsed.drivername.partition("+")
+    if backend in ("postgresql", "postgres") and driver in ("", "psycopg"):
+        return parsed.set(drivername="postgresql+psycopg").render_as_string(hide_password=False)
+    if backend == "sqlite" and driver in ("", "pysqlite"):
+        return url
+    raise ValueError(
+        "must be sqlite:///path or postgresql+psycopg://user@host/dbname "
+        f"(the {parsed.drivername} driver is not supported)"
+    )
+
+
+def resolve_database_url(url: str, base: Path) -> str:
+    """Make a relative SQLite file path relative to ``base``."""
+    parsed = sa.make_url(url)
+    database = parsed.database
+    if (
+        parsed.get_backend_name() != "sqlite"
+        or not database
+        or database == ":memory:"
+        or database.startswith("file:")
+        or Path(database).is_absolute()
+    ):
+        return url
+    return parsed.set(database=str((base / database).resolve())).render_as_string(
+        hide_password=False
+    )
+
+
+def _read(path: Path) -> dict[str, Any]:
+    try:
+        text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
         raise ConfigError(
             str(path),
@@ -168,114 +279,180 @@ def load_config(path: Path, plugins: PluginSet, environ: Mapping[str, str] | Non
                 "or copy smsgate.example.toml to smsgate.toml"
             ],
         ) from None
-    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
-        raise ConfigError(str(path), [f"not valid TOML: {exc}"]) from None
-
-    problems: list[str] = []
-    resolved = _resolve_env(raw, (), environ, problems)
-    unresolved = set(problems)
+    except UnicodeDecodeError:
+        raise ConfigError(str(path), ["not UTF-8 text: save the file as UTF-8"]) from None
+    except OSError as exc:
+        raise ConfigError(
+            str(path), [f"cannot read the file ({exc.strerror}): check the path"]
+        ) from None
     try:
-        settings = Settings.model_validate(resolved)
-    except ValidationError as exc:
+        return tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        # tomllib names the line and column, never the value found there.
+        raise ConfigError(
+            str(path), [f"not valid TOML: {exc}; see https://toml.io for the syntax"]
+        ) from None
+
+
+class _Check:
+    """Collects the problems of one file, and the secrets that must not appear in them."""
+
+    def __init__(self, environ: Mapping[str, str]) -> None:
+        self.environ = environ
+        self.problems: list[str] = []
+        self.secrets: set[str] = set()
+        self.unresolved: set[Location] = set()
+
+    def add(self, key: Location, problem: str) -> None:
+        for secret in sorted(self.secrets, key=len, reverse=True):
+            problem = problem.replace(secret, "<hidden>")
+        self.problems.append(f"{dotted(key)}: {problem}")
+
+    def resolve_env(self, value: Any, where: Location) -> Any:
+        if isinstance(value, dict):
+            if set(value) == {"env"} and isinstance(value["env"], str):
+                name = value["env"]
+                if name not in self.environ:
+                    self.unresolved.add(where)
+                    self.add(
+                        where,
+                        f"environment variable {name} is not set; "
+                        f"export {name}=... before starting smsgate",
+                    )
+                    return None
+                if len(self.environ[name]) >= 3:
+                    self.secrets.add(self.environ[name])
+                return self.environ[name]
+            return {key: self.resolve_env(item, (*where, key)) for key, item in value.items()}
+        if isinstance(value, list):
+            return [self.resolve_env(item, (*where, index)) for index, item in enumerate(value)]
+        return value
+
+    def report(
+        self, exc: ValidationError, prefix: Location, model: type[BaseModel] = Settings
+    ) -> None:
         for error in exc.errors():
-            described = _describe(error, ())
-            # A missing env var already has its own, better message.
-            if not any(p.split(":")[0] == described.split(":")[0] for p in unresolved):
-                problems.append(described)
-        raise ConfigError(str(path), problems) from None
-    if problems:
-        raise ConfigError(str(path), problems)
+            key = (*prefix, *error["loc"])
+            # A missing environment variable already has its own, better message.
+            if key not in self.unresolved:
+                self.add(*_describe(error, prefix, model, quoting=model is not Settings))
 
-    providers: dict[str, Provider] = {}
-    for nickname, provider in settings.providers.items():
+    def bind_plugin(
+        self, nickname: str, raw: Mapping[str, Any], plugins: PluginSet
+    ) -> tuple[VendorPlugin | None, BaseModel | None, str | None]:
         where = ("providers", nickname)
-        if provider.fallback is not None and (
-            provider.fallback == nickname or provider.fallback not in settings.providers
-        ):
-            problems.append(
-                f"{_dotted((*where, 'fallback'))}: {provider.fallback!r} is not another "
-                f"configured nickname; use one of {sorted(set(settings.providers) - {nickname})}"
+        name = raw.get("plugin")
+        if not isinstance(name, str):
+            return None, None, "no plugin"
+        if name not in plugins:
+            known = sorted([*plugins.plugins, *plugins.failures])
+            self.add(
+                (*where, "plugin"),
+                f"no plugin named {name!r} is installed; installed: "
+                f"{', '.join(known) or 'none'} (see `smsgate plugins`)",
             )
-        providers[nickname] = _bind_plugin(nickname, provider, plugins, where, problems)
-    if problems:
-        raise ConfigError(str(path), problems)
-    return Config(path=path, settings=settings, providers=providers)
+            return None, None, "unknown plugin"
+        try:
+            plugin = plugins.get(name)
+            model = plugin.options_model()
+        except PluginError as exc:
+            # A broken plugin is the plugin's fault, not the file's: serve the other nicknames.
+            return None, None, str(exc)
+        options = raw.get("options", {})
+        if not isinstance(options, dict):
+            return plugin, None, "invalid options"  # reported by the provider's own check
+        try:
+            return plugin, model.model_validate(options), None
+        except ValidationError as exc:
+            self.report(exc, (*where, "options"), model)
+            return plugin, None, "invalid options"
+        except Exception as exc:  # noqa: BLE001 - a plugin's validator is the plugin's bug
+            return plugin, None, f"plugin {name!r} raised {type(exc).__name__} checking options"
+
+    def fallback(self, nickname: str, raw: Mapping[str, Any], nicknames: Sequence[str]) -> None:
+        fallback = raw.get("fallback")
+        if isinstance(fallback, str) and (fallback == nickname or fallback not in nicknames):
+            others = [other for other in nicknames if other != nickname]
+            self.add(
+                ("providers", nickname, "fallback"),
+                f"{fallback!r} is not another configured nickname; "
+                f"use one of: {', '.join(others) or 'none (configure another provider first)'}",
+            )
 
 
-def resolve_database_url(url: str, base: Path) -> str:
-    """Make a relative SQLite file path relative to ``base``."""
-    prefix = "sqlite:///"
-    if url.startswith(prefix) and not url.startswith(prefix + "/"):
-        relative = url.removeprefix(prefix)
-        if relative and not relative.startswith(":memory:"):
-            return prefix + str((base / relative).resolve())
-    return url
+def _describe(
+    error: ErrorDetails, prefix: Location, model: type[BaseModel], *, quoting: bool = False
+) -> tuple[Location, str]:
+    """The key and the problem; ``quoting``: the validator may quote the value it refuses."""
+    loc = tuple(error["loc"])
+    kind = error["type"]
+    if loc[-1:] == ("[key]",):
+        # pydantic reports a bad dict key as <dict>.<key>.[key]; the key itself is what's wrong.
+        loc = loc[:-1]
+        if loc[:1] == ("providers",):
+            return (*prefix, *loc), (
+                "bad nickname: it must match [a-z0-9][a-z0-9_-]{0,62} "
+                "(lower-case letters, digits, - and _; at most 63 characters)"
+            )
+    key = (*prefix, *loc)
+    if kind == "extra_forbidden":
+        return key, _unknown_key(str(loc[-1]), _allowed_keys(model, loc[:-1]))
+    if kind == "missing":
+        return key, "required key is missing; add it"
+    message = error["msg"].removeprefix("Value error, ")
+    if kind == "string_type":
+        message += "; write it in double quotes"
+    # pydantic's messages do not quote the input, but a plugin's own validator might.
+    value = error.get("input")
+    if quoting and isinstance(value, str) and len(value) >= 3:
+        message = message.replace(value, "<hidden>")
+    return key, message
 
 
-def _bind_plugin(
-    nickname: str,
-    settings: ProviderSettings,
-    plugins: PluginSet,
-    where: tuple[str, ...],
-    problems: list[str],
-) -> Provider:
-    if settings.plugin not in plugins:
-        known = sorted(plugins.plugins) + sorted(plugins.failures)
-        problems.append(
-            f"{_dotted((*where, 'plugin'))}: no plugin named {settings.plugin!r} is installed; "
-            f"installed: {', '.join(known) or 'none'} (see `smsgate plugins`)"
+def _allowed_keys(model: type[BaseModel], loc: Location) -> list[str]:
+    """The keys ``model`` allows in the table at ``loc``."""
+    current: type[BaseModel] | None = model
+    parts = list(loc)
+    if model is Settings and parts[:1] == ["providers"]:
+        current, parts = (ProviderSettings, parts[2:]) if len(parts) >= 2 else (None, [])
+    for part in parts:
+        field = current.model_fields.get(str(part)) if current else None
+        annotation = field.annotation if field else None
+        current = (
+            annotation
+            if isinstance(annotation, type) and issubclass(annotation, BaseModel)
+            else None
         )
-        return Provider(nickname, settings, None, None, broken="unknown plugin")
-    try:
-        plugin = plugins.get(settings.plugin)
-        model = plugin.options_model()
-    except PluginError as exc:
-        # A broken plugin is the plugin's fault, not the file's: serve the other nicknames.
-        return Provider(nickname, settings, None, None, broken=str(exc))
-    try:
-        options = model.model_validate(settings.options)
-    except ValidationError as exc:
-        problems.extend(_describe(error, (*where, "options")) for error in exc.errors())
-        return Provider(nickname, settings, plugin, None, broken="invalid options")
-    return Provider(nickname, settings, plugin, options)
+    return sorted(current.model_fields) if current else []
 
 
-def _resolve_env(
-    value: Any, where: tuple[str, ...], environ: Mapping[str, str], problems: list[str]
-) -> Any:
-    if isinstance(value, dict):
-        if set(value) == {"env"} and isinstance(value["env"], str):
-            name = value["env"]
-            if name not in environ:
-                problems.append(
-                    f"{_dotted(where)}: environment variable {name} is not set; "
-                    f"export {name}=... before starting smsgate"
-                )
-                return None
-            return environ[name]
-        return {
-            key: _resolve_env(item, (*where, key), environ, problems) for key, item in value.items()
-        }
+def _unknown_key(key: str, allowed: list[str]) -> str:
+    close = difflib.get_close_matches(key, allowed, n=1)
+    if close:
+        return f"unknown key; did you mean {close[0]!r}? Otherwise remove it"
+    if allowed:
+        return f"unknown key; remove it (allowed here: {', '.join(allowed)})"
+    return "unknown key; remove it"
+
+
+def _long_enough(value: SecretStr) -> SecretStr:
+    if len(value.get_secret_value()) < MIN_TOKEN_LENGTH:
+        raise ValueError(
+            f"must be at least {MIN_TOKEN_LENGTH} characters; "
+            "generate one with `openssl rand -hex 24`"
+        )
     return value
 
 
-def _describe(error: ErrorDetails, prefix: tuple[str, ...]) -> str:
-    loc = tuple(str(part) for part in error["loc"])
-    key = _dotted((*prefix, *loc))
-    kind = error["type"]
-    if kind == "extra_forbidden":
-        return f"{key}: unknown key; remove it or check its spelling"
-    if kind == "missing":
-        return f"{key}: required key is missing; add it"
-    if kind == "string_pattern_mismatch" and loc[:1] == ("providers",):
-        return (
-            f"{key}: nickname must match [a-z0-9][a-z0-9_-]{{0,62}} "
-            "(lower-case letters, digits, - and _)"
-        )
-    message = error["msg"].removeprefix("Value error, ")
-    # Echo the offending value only for keys that cannot hold secrets.
-    return f"{key}: {message}"
-
-
-def _dotted(parts: tuple[str, ...]) -> str:
-    return ".".join(parts) if parts else "(top level)"
+def dotted(parts: Location) -> str:
+    """A key path as TOML writes it: ``providers."Odd Name".token``, ``templates[0]``."""
+    if not parts:
+        return "(top level)"
+    text = ""
+    for part in parts:
+        if isinstance(part, int):
+            text += f"[{part}]"
+            continue
+        name = part if _BARE_KEY.match(part) else json.dumps(part, ensure_ascii=False)
+        text += f".{name}" if text else name
+    return text

@@ -11,7 +11,7 @@
     ├── UnknownProviderError         no such nickname (also a KeyError)
     ├── CallbackError                a vendor's delivery report could not be parsed (.reason)
     ├── InvalidRecordError           one CleverTap record is unusable (.code, the CleverTap code)
-    ├── SchemaOutdatedError          the database needs `smsgate db upgrade`
+    ├── SchemaOutdatedError          the schema is not this version's; says what to run
     └── RequestError                 an HTTP request to our endpoints is refused (.status_code)
 
 Messages never contain secrets: they name the setting, not its value.
@@ -95,7 +95,11 @@ class InvalidRecordError(SmsgateError):
 
 
 class SchemaOutdatedError(SmsgateError):
-    """The database schema is older than this version of smsgate."""
+    """The database schema is not the one this version of smsgate needs.
+
+    Usually older (the message says to run ``smsgate db upgrade``); possibly newer, when a
+    later smsgate migrated it.
+    """
 
 
 class RequestError(SmsgateError):

@@ -19,19 +19,22 @@ and never lets a plugin's exception reach CleverTap or a vendor as a 500.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import pluggy
 
 if TYPE_CHECKING:
     import httpx
     from pydantic import BaseModel
+
     from smsgate.types import (
         BuiltPayload,
         CallbackRequest,
         DeliveryEvent,
         OutboundMessage,
+        SandboxSettings,
         SendResult,
+        SubmittedMessage,
         VendorRequest,
     )
 
@@ -124,4 +127,52 @@ def parse_callback(request: CallbackRequest, options: BaseModel) -> Sequence[Del
     Raise :class:`smsgate.errors.CallbackError` with a reason for a request you cannot
     parse or whose signature is wrong; the vendor gets a 400 with that reason. Any other
     exception is a plugin bug, answered with a 400 and logged.
+    """
+
+
+@hookspec(firstresult=True)
+async def lookup_status(
+    messages: Sequence[SubmittedMessage],
+    client: httpx.AsyncClient,
+    options: BaseModel,
+) -> Sequence[DeliveryEvent]:
+    """Ask the vendor what became of messages whose final delivery report has not come.
+
+    Optional: a plugin whose vendor offers no status lookup simply does not implement it.
+    Called by the delivery workers for messages submitted at least ``[gateway.delivery]
+    lookup_after`` seconds ago that are still without a final report, and again at doubling
+    intervals until the message is older than its validity plus ``lookup_grace``. What comes
+    back is handled exactly like a report the vendor pushed to the callback URL (matched by
+    ``vendor_id``, and by ``to`` when one vendor id covers several numbers).
+
+    Use ``client`` for every request. Return events only for what the vendor actually knows:
+    nothing for a message it has no news about (that is not a failure), a ``BUFFERED`` event
+    for one it still holds, ``DELIVERED`` or ``FAILED`` (with a CleverTap code) for a final
+    state. Never invent a failure because an answer is missing or unreadable.
+
+    :param messages: the messages to look up, all sent through this plugin's nickname.
+    :param client: the shared HTTP client.
+    :param options: this nickname's validated options.
+    :returns: the events learned, in any order; possibly none.
+
+    Raising is logged as a plugin bug; the messages are simply looked up again later.
+    """
+
+
+@hookspec(firstresult=True)
+def sandbox_app(settings: SandboxSettings) -> Any:
+    """Return a fake of this plugin's vendor, for demos and tests, as an ASGI application.
+
+    ``smsgate sandbox NAME`` serves what this returns with uvicorn. The fake should answer
+    like the real API (its paths, its validation, its answer shapes, errors included), so
+    that cassettes can be recorded against it, and should push delivery reports for what it
+    accepted to :attr:`SandboxSettings.dlr_url` after :attr:`SandboxSettings.delay`, with the
+    outcome mix of :attr:`SandboxSettings.outcomes`. It must never need the network beyond
+    ``dlr_url``. Optional: a plugin without a sandbox simply does not implement it.
+
+    Stops at first non-None result.
+
+    :param settings: the delivery report URL, outcome mix, delay, seed and the plugin's own
+        sandbox options.
+    :returns: an ASGI application (a Starlette app, say).
     """

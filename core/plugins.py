@@ -18,17 +18,31 @@ from typing import TYPE_CHECKING, Any
 
 import pluggy
 from pydantic import BaseModel
+
 from smsgate import hookspecs
 from smsgate.errors import CallbackError, PluginHookError, PluginLoadError
 from smsgate.types import BuiltPayload, CallbackRequest, DeliveryEvent, SendResult
 
 if TYPE_CHECKING:
     import httpx
-    from smsgate.types import OutboundMessage, VendorRequest
+
+    from smsgate.types import (
+        OutboundMessage,
+        SandboxSettings,
+        SubmittedMessage,
+        VendorRequest,
+    )
 
 logger = logging.getLogger(__name__)
 
-HOOK_NAMES = ("options_model", "build_payload", "send_batch", "parse_callback")
+HOOK_NAMES = (
+    "options_model",
+    "build_payload",
+    "send_batch",
+    "parse_callback",
+    "lookup_status",
+    "sandbox_app",
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,46 +61,33 @@ class VendorPlugin:
 
     def __init__(self, manager: pluggy.PluginManager, name: str) -> None:
         self.name = name
-        plugin = manager.get_plugin(name)
-        others = [p for p in manager.get_plugins() if p is not plugin]
         self._manager = manager
-        self._hooks = {
-            hook: manager.subset_hook_caller(hook, remove_plugins=others) for hook in HOOK_NAMES
-        }
+        self._plugin = manager.get_plugin(name)
 
     @property
     def hooks(self) -> tuple[str, ...]:
         """The hooks this plugin implements."""
-        plugin = self._manager.get_plugin(self.name)
-        return tuple(
-            hook
-            for hook in HOOK_NAMES
-            if any(
-                impl.plugin is plugin for impl in getattr(self._manager.hook, hook).get_hookimpls()
-            )
-        )
+        return tuple(hook for hook in HOOK_NAMES if self._implements(hook))
 
     def options_model(self) -> type[BaseModel]:
         """The plugin's options model; a plugin without one takes no options."""
+        if not self._implements("options_model"):
+            return _NoOptions
         try:
-            model = self._hooks["options_model"]()
+            model = self._call("options_model")
         except Exception as exc:
             raise self._bug("options_model", exc) from exc
-        if model is None:
-            return _NoOptions
         if not (inspect.isclass(model) and issubclass(model, BaseModel)):
-            raise PluginHookError(
-                f"plugin {self.name!r}: options_model returned {model!r}, not a pydantic model",
-                plugin=self.name,
-            )
+            raise self._wrong_type("options_model", model, "a pydantic model class")
         return model
 
     def build_payload(
         self, messages: Sequence[OutboundMessage], options: BaseModel
     ) -> BuiltPayload:
         """Ask the plugin for the vendor requests that carry ``messages``."""
+        self._require("build_payload")
         try:
-            payload = self._hooks["build_payload"](messages=messages, options=options)
+            payload = self._call("build_payload", messages=messages, options=options)
         except Exception as exc:
             raise self._bug("build_payload", exc) from exc
         if not isinstance(payload, BuiltPayload):
@@ -100,36 +101,86 @@ class VendorPlugin:
         options: BaseModel,
     ) -> list[SendResult]:
         """Let the plugin perform ``requests`` and return one result per message."""
+        self._require("send_batch")
         try:
-            results = await self._hooks["send_batch"](
-                requests=requests, client=client, options=options
-            )
+            results = self._call("send_batch", requests=requests, client=client, options=options)
+            # The spec says async; a plain function that returns the results is tolerated.
+            if inspect.isawaitable(results):
+                results = await results
+            checked = list(results) if isinstance(results, Iterable) else None
         except Exception as exc:
             raise self._bug("send_batch", exc) from exc
-        if not isinstance(results, Iterable) or not all(
-            isinstance(result, SendResult) for result in results
-        ):
+        if checked is None or not all(isinstance(result, SendResult) for result in checked):
             raise self._wrong_type("send_batch", results, "a sequence of SendResult")
-        return list(results)
+        return checked
 
     def parse_callback(self, request: CallbackRequest, options: BaseModel) -> list[DeliveryEvent]:
         """Let the plugin read a vendor's delivery report."""
+        self._require("parse_callback")
         try:
-            events = self._hooks["parse_callback"](request=request, options=options)
+            events = self._call("parse_callback", request=request, options=options)
+            checked = list(events) if isinstance(events, Iterable) else None
         except CallbackError:
             raise
         except Exception as exc:
             raise self._bug("parse_callback", exc) from exc
-        if events is None:
-            raise PluginHookError(
-                f"plugin {self.name!r} does not implement parse_callback", plugin=self.name
-            )
-        if not all(isinstance(event, DeliveryEvent) for event in events):
+        if checked is None or not all(isinstance(event, DeliveryEvent) for event in checked):
             raise self._wrong_type("parse_callback", events, "a sequence of DeliveryEvent")
-        return list(events)
+        return checked
+
+    async def lookup_status(
+        self,
+        messages: Sequence[SubmittedMessage],
+        client: httpx.AsyncClient,
+        options: BaseModel,
+    ) -> list[DeliveryEvent]:
+        """Ask the plugin what its vendor knows about ``messages``; optional hook."""
+        self._require("lookup_status")
+        try:
+            events = self._call("lookup_status", messages=messages, client=client, options=options)
+            # The spec says async; a plain function that returns the events is tolerated.
+            if inspect.isawaitable(events):
+                events = await events
+            checked = list(events) if isinstance(events, Iterable) else None
+        except Exception as exc:
+            raise self._bug("lookup_status", exc) from exc
+        if checked is None or not all(isinstance(event, DeliveryEvent) for event in checked):
+            raise self._wrong_type("lookup_status", events, "a sequence of DeliveryEvent")
+        return checked
+
+    def _implements(self, hook: str) -> bool:
+        caller: pluggy.HookCaller = getattr(self._manager.hook, hook)
+        return any(impl.plugin is self._plugin for impl in caller.get_hookimpls())
+
+    def _call(self, hook: str, **kwargs: Any) -> Any:
+        # Every other plugin is left out at call time, so that a plugin registered after this
+        # facade was made still cannot take part in this plugin's calls.
+        others = [p for p in self._manager.get_plugins() if p is not self._plugin]
+        return self._manager.subset_hook_caller(hook, remove_plugins=others)(**kwargs)
+
+    def _require(self, hook: str) -> None:
+        if not self._implements(hook):
+            raise PluginHookError(
+                f"plugin {self.name!r} does not implement {hook}", plugin=self.name
+            )
+
+    def sandbox_app(self, settings: SandboxSettings) -> Any:
+        """The plugin's fake vendor as an ASGI application, configured by ``settings``."""
+        if not self._implements("sandbox_app"):
+            raise PluginHookError(
+                f"plugin {self.name!r} ships no sandbox (it does not implement sandbox_app)",
+                plugin=self.name,
+            )
+        try:
+            app = self._call("sandbox_app", settings=settings)
+        except Exception as exc:
+            raise self._bug("sandbox_app", exc) from exc
+        if app is None or not callable(app):
+            raise self._wrong_type("sandbox_app", app, "an ASGI application")
+        return app
 
     def _bug(self, hook: str, exc: Exception) -> PluginHookError:
-        logger.exception("plugin %r raised in %s", self.name, hook)
+        logger.error("plugin %r raised in %s", self.name, hook, exc_info=exc)
         return PluginHookError(
             f"plugin {self.name!r} raised {type(exc).__name__} in {hook}", plugin=self.name
         )
@@ -215,6 +266,9 @@ def _load_entry_point(plugins: PluginSet, entry_point: EntryPoint) -> None:
 def _register(
     plugins: PluginSet, name: str, plugin: object, *, module: str, version: str | None
 ) -> None:
+    if name in plugins:
+        logger.warning("plugin %r is installed twice; keeping the first", name)
+        return
     try:
         plugins.manager.register(plugin, name=name)
         # A hookimpl without a matching spec is a typo the author wants to hear about.
@@ -227,13 +281,6 @@ def _register(
         plugins.failures[name] = error
         plugins.infos[name] = PluginInfo(name, module, version, error=str(error))
         return
-    # Facades are rebuilt so that every one excludes every other plugin, including this one.
-    plugins.plugins = {
-        known: VendorPlugin(plugins.manager, known) for known in [*plugins.plugins, name]
-    }
-    plugins.infos[name] = PluginInfo(name, module, version)
-    for known, facade in plugins.plugins.items():
-        info = plugins.infos[known]
-        plugins.infos[known] = PluginInfo(
-            info.name, info.module, info.version, hooks=facade.hooks, error=info.error
-        )
+    facade = VendorPlugin(plugins.manager, name)
+    plugins.plugins[name] = facade
+    plugins.infos[name] = PluginInfo(name, module, version, hooks=facade.hooks)

@@ -3,8 +3,11 @@
 A plugin receives :class:`OutboundMessage` objects, turns them into :class:`VendorRequest`
 objects (``build_payload``), performs those and answers with one :class:`SendResult` per
 message (``send_batch``), and turns a vendor's :class:`CallbackRequest` into
-:class:`DeliveryEvent` objects (``parse_callback``). Nothing else from smsgate is needed to
-write a plugin.
+:class:`DeliveryEvent` objects (``parse_callback``); it may also look up, for
+:class:`SubmittedMessage` objects whose report never came, what the vendor knows
+(``lookup_status``). A plugin may also ship a fake of its
+vendor, configured by :class:`SandboxSettings` (``sandbox_app``). Nothing else from smsgate is
+needed to write a plugin.
 """
 
 from __future__ import annotations
@@ -25,7 +28,9 @@ __all__ = [
     "EventKind",
     "OutboundMessage",
     "Outcome",
+    "SandboxSettings",
     "SendResult",
+    "SubmittedMessage",
     "VendorRequest",
 ]
 
@@ -223,3 +228,41 @@ class DeliveryEvent:
     incoming_text: str | None = None
     to_phone: str | None = None
     raw: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class SubmittedMessage:
+    """A message the vendor accepted and has not reported on for good, for ``lookup_status``.
+
+    :param id: smsgate's own key for the message.
+    :param vendor_id: the vendor's id for it (:attr:`SendResult.vendor_id`).
+    :param to: the recipient in E.164, with ``+``.
+    :param submitted_at: about when the vendor accepted it, timezone-aware.
+    """
+
+    id: int
+    vendor_id: str
+    to: str
+    submitted_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class SandboxSettings:
+    """How ``smsgate sandbox NAME`` asks a plugin to run its fake vendor.
+
+    :param dlr_url: where the fake vendor pushes delivery reports for what it accepted;
+        ``None`` sends none.
+    :param outcomes: the mix of delivery outcomes, name to weight, e.g.
+        ``{"delivered": 0.8, "failed": 0.2}``; weights need not add up to 1. Which names a
+        sandbox understands beyond ``delivered`` and ``failed`` is up to the plugin.
+    :param delay: seconds between accepting a message and pushing its delivery report.
+    :param seed: makes vendor ids and outcomes reproducible; ``None`` for random ones.
+    :param options: settings of this plugin's sandbox only (``--option KEY=VALUE``), such
+        as the credentials it accepts; each plugin documents its keys.
+    """
+
+    dlr_url: str | None = None
+    outcomes: Mapping[str, float] = field(default_factory=lambda: {"delivered": 1.0})
+    delay: float = 1.0
+    seed: int | None = None
+    options: Mapping[str, str] = field(default_factory=dict)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import shutil
 import socket
+import sys
 import textwrap
 import threading
 import time
@@ -21,10 +22,28 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 import uvicorn
+
 from smsgate.config import Config, load_config
 from smsgate.host.app import create_app
 from smsgate.plugins import PluginSet, load_plugins
 from smsgate.storage.database import create_engine, upgrade
+
+LOOPBACK_HOSTS = ("localhost", "127.", "::1")
+
+
+@pytest.fixture(autouse=True)
+def only_loopback_network(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Refuse any name lookup beyond this machine: tests talk to our own servers only."""
+    real_getaddrinfo = socket.getaddrinfo
+
+    def guarded(host: object, *args: object, **kwargs: object) -> object:
+        name = host.decode() if isinstance(host, bytes) else str(host)
+        if host is not None and not name.startswith(LOOPBACK_HOSTS):
+            raise OSError(f"tests may only reach loopback addresses, not {name!r}")
+        return real_getaddrinfo(host, *args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(socket, "getaddrinfo", guarded)
+
 
 POSTGRES_ADMIN_URL = os.environ.get(
     "SMSGATE_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
@@ -100,6 +119,27 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     return url
 
 
+@pytest.fixture(params=["sqlite", "postgresql"])
+def empty_database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """A database with no tables at all: a new SQLite file, then a new PostgreSQL database."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'empty.db'}"
+        return
+    reason = _postgres_unavailable()
+    if reason:
+        if os.environ.get("CI"):
+            pytest.fail(f"PostgreSQL is required in CI: {reason}")
+        pytest.skip(f"PostgreSQL not available: {reason}")
+    name = f"smsgate_empty_{uuid.uuid4().hex[:12]}"
+    admin = sa.create_engine(POSTGRES_ADMIN_URL, isolation_level="AUTOCOMMIT")
+    with admin.connect() as connection:
+        connection.exec_driver_sql(f'CREATE DATABASE "{name}"')
+    yield sa.make_url(POSTGRES_ADMIN_URL).set(database=name).render_as_string(hide_password=False)
+    with admin.connect() as connection:
+        connection.exec_driver_sql(f'DROP DATABASE "{name}" WITH (FORCE)')
+    admin.dispose()
+
+
 @pytest.fixture
 def engine(database_url: str) -> Iterator[sa.Engine]:
     """An engine on the test database."""
@@ -138,10 +178,11 @@ def make_config(tmp_path: Path, plugins: PluginSet) -> ConfigFactory:
             plugin = "pingbix"
             token = "{TOKEN}"
             callback_token = "{CALLBACK_TOKEN}"
-            clevertap_callback_url = "https://in1.cb.wzrkt.com/sms/generic?account=TEST"
+            clevertap_callback_url = "http://127.0.0.1:9/sms/generic?account=TEST"
             default_country = "IN"
 
             [providers.pingbix-in.options]
+            base_url = "http://127.0.0.1:9"
             userid = "acme"
             password = "secret-password"
             senderid = "ACMEIN"
@@ -154,6 +195,41 @@ def make_config(tmp_path: Path, plugins: PluginSet) -> ConfigFactory:
         return load_config(path, plugins)
 
     return make
+
+
+PluginInstaller = Callable[[str, str], str]
+
+
+@pytest.fixture
+def install_plugin(
+    tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[PluginInstaller]:
+    """Install throwaway plugins the way a third-party one is: a distribution on sys.path.
+
+    ``install_plugin(name, source)`` writes a module holding ``source`` and a ``.dist-info``
+    whose ``smsgate`` entry point ``name`` names it; both this process and subprocesses
+    (through ``PYTHONPATH``) find it. Returns the module name.
+    """
+    site = tmp_path_factory.mktemp("site")
+    monkeypatch.syspath_prepend(str(site))
+    monkeypatch.setenv(
+        "PYTHONPATH", os.pathsep.join(filter(None, [str(site), os.environ.get("PYTHONPATH")]))
+    )
+    modules: list[str] = []
+
+    def install(name: str, source: str) -> str:
+        module = f"smsgate_test_{name}_{uuid.uuid4().hex[:8]}"
+        (site / f"{module}.py").write_text(textwrap.dedent(source))
+        info = site / f"{module}-0.1.dist-info"
+        info.mkdir()
+        (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {module}\nVersion: 0.1\n")
+        (info / "entry_points.txt").write_text(f"[smsgate]\n{name} = {module}\n")
+        modules.append(module)
+        return module
+
+    yield install
+    for module in modules:
+        sys.modules.pop(module, None)
 
 
 def free_port() -> int:

@@ -1,4 +1,8 @@
-"""What to type into CleverTap's "Other (Generic)" SMS provider form, field by field."""
+"""What to type into CleverTap's "Other (Generic)" SMS provider form, field by field.
+
+The fields come in the order CleverTap's form shows them (Settings > Engage > Channels >
+SMS > + Add Provider > Other (Generic)), so the operator can copy them top to bottom.
+"""
 
 from __future__ import annotations
 
@@ -7,6 +11,7 @@ import json
 from smsgate.config import Config, Provider
 from smsgate.intake.payloads import BATCH_KEY, MAX_RECORDS
 
+#: The canonical record keys and the CleverTap placeholder that fills each.
 PLACEHOLDERS = {
     "to": "$$To",
     "body": "$$Body",
@@ -15,6 +20,8 @@ PLACEHOLDERS = {
     "campaign_id": "$$CampaignID",
     "message_id": "$$MessageID",
 }
+
+_LABEL_WIDTH = 22
 
 
 def payload_template() -> str:
@@ -26,38 +33,65 @@ def clevertap_form(config: Config, provider: Provider, *, show_secrets: bool) ->
     """The form, in the order of CleverTap's own steps."""
     public_url = config.settings.gateway.public_url
     nickname = provider.nickname
+    settings = provider.settings
     if show_secrets:
-        token = provider.settings.token.get_secret_value()
-        callback_token = provider.settings.callback_token.get_secret_value()
+        token = settings.token.get_secret_value()
+        callback_token = settings.callback_token.get_secret_value()
     else:
         token = f"<providers.{nickname}.token>"
         callback_token = f"<providers.{nickname}.callback_token>"
-    template = "\n".join("    " + line for line in payload_template().splitlines())
+
     lines = [
-        f"CleverTap setup for {nickname!r} (plugin {provider.settings.plugin!r})",
+        f"CleverTap setup for provider {nickname!r} (plugin {settings.plugin!r})",
         "",
-        "In CleverTap: Settings > Engage > Channels > SMS > + Add Provider",
+        "In CleverTap: Settings > Engage > Channels > SMS > + Add Provider > Other (Generic)",
         "",
-        "  Provider         Other (Generic)",
-        f"  Nickname         {nickname}",
-        "  Callback URL     leave CleverTap's default; copy it into smsgate.toml as",
-        f"                   providers.{nickname}.clevertap_callback_url (now: "
-        f"{provider.settings.clevertap_callback_url})",
-        "  Request Type     POST",
-        f"  HTTP Endpoint    {public_url}/clevertap/{nickname}",
-        "  Authentication   No Authentication (the token travels in the header below;",
-        "                   Basic Authentication with the token as password works too)",
-        "  Headers          Authorization: Bearer " + token,
-        "                   Content-Type: application/json",
-        "  Parameters       JSON, with this payload:",
-        template,
-        f"  Batch            on; key name: {BATCH_KEY}; records per batch: {MAX_RECORDS}",
+    ]
+
+    def field(label: str, *values: str) -> None:
+        first, *rest = values
+        lines.append(f"  {label:<{_LABEL_WIDTH}}{first}")
+        lines.extend(f"  {'':<{_LABEL_WIDTH}}{value}" for value in rest)
+
+    field("Provider", "Other (Generic)")
+    field("Nickname", nickname)
+    field(
+        "Callback URL",
+        "keep CleverTap's default, and copy it into the config file as",
+        f"providers.{nickname}.clevertap_callback_url",
+        f"(it is now {settings.clevertap_callback_url})",
+    )
+    field("Request Type", "POST")
+    field("HTTP Endpoint", f"{public_url}/clevertap/{nickname}")
+    field(
+        "Authentication",
+        "No Authentication (the token goes in the Authorization header below;",
+        "Basic Authentication with any username and the token as password also works)",
+    )
+    field("Headers", f"Authorization: Bearer {token}", "Content-Type: application/json")
+    field("Parameters", "JSON; paste this payload:")
+    lines.extend("      " + line for line in payload_template().splitlines())
+    field("Batch", "checked")
+    field("  key name", BATCH_KEY)
+    field("  records per batch", str(MAX_RECORDS))
+    field(
+        "Custom key-value",
+        "optional: any other key you add to the record (for example senderid)",
+        f"is passed to the {settings.plugin} plugin with the message",
+    )
+    lines += [
         "",
-        "Save, then use Send Test SMS: the test message appears in the smsgate log.",
+        "Save, then use Send Test SMS: the message appears in smsgate's log and database.",
         "",
-        f"Delivery report URL to give the vendor ({provider.settings.plugin}):",
+        f"Delivery report (DLR) URL to give the vendor ({settings.plugin}):",
         f"  {public_url}/callbacks/{nickname}/{callback_token}",
     ]
+    if not public_url.startswith("https://"):
+        lines += [
+            "",
+            f"Note: CleverTap accepts only https:// endpoints; gateway.public_url is {public_url}.",
+            "Put smsgate behind a TLS proxy and set public_url to its https:// address.",
+        ]
     if not show_secrets:
         lines += ["", "Secrets are shown as <key>; run again with --show-secrets to print them."]
     return "\n".join(lines)

@@ -1,16 +1,23 @@
-"""``smsgate`` commands: serve, check-config, clevertap-config, plugins, db."""
+"""``smsgate`` commands: serve, check-config, clevertap-config, plugins, db.
+
+Exit status: 0 fine, 1 the gateway cannot work as configured (a broken plugin, an old
+schema, an unreachable database), 2 the configuration file or the command line is wrong.
+"""
 
 from __future__ import annotations
 
 import logging
-import sys
 from pathlib import Path
 
 import click
+
+from smsgate.cli.fake_clevertap import fake_clevertap
+from smsgate.cli.sandbox import sandbox
 from smsgate.config import Config, find_config_path, load_config
 from smsgate.errors import ConfigError, SmsgateError
-from smsgate.plugins import PluginSet, load_plugins
+from smsgate.plugins import load_plugins
 
+CANNOT_WORK = 1
 CONFIG_ERROR = 2
 
 config_option = click.option(
@@ -22,19 +29,30 @@ config_option = click.option(
 )
 
 
-def _load(config_path: Path | None) -> tuple[Config, PluginSet]:
-    plugins = load_plugins()
+def _load(config_path: Path | None) -> Config:
     try:
-        return load_config(find_config_path(config_path), plugins), plugins
+        return load_config(find_config_path(config_path), load_plugins())
     except ConfigError as exc:
         click.echo(str(exc), err=True)
-        sys.exit(CONFIG_ERROR)
+        raise SystemExit(CONFIG_ERROR) from None
+
+
+def _fail(message: str, status: int = CANNOT_WORK) -> SystemExit:
+    click.echo(f"error: {message}", err=True)
+    return SystemExit(status)
 
 
 @click.group()
 @click.version_option(package_name="smsgate")
-def main() -> None:
+@click.pass_context
+def main(ctx: click.Context) -> None:
     """smsgate: CleverTap's SMS traffic to the vendors of your choice."""
+    if ctx.invoked_subcommand != "serve":
+        # These commands report plugin and database trouble in their own output; the log
+        # records (with tracebacks) are for the server's log.
+        smsgate_logger = logging.getLogger("smsgate")
+        if not any(isinstance(h, logging.NullHandler) for h in smsgate_logger.handlers):
+            smsgate_logger.addHandler(logging.NullHandler())
 
 
 @main.command()
@@ -45,35 +63,56 @@ def main() -> None:
     "--strict", is_flag=True, help="Refuse to start when any provider's plugin is broken."
 )
 def serve(config_path: Path | None, host: str, port: int, strict: bool) -> None:
-    """Run the gateway."""
+    """Run the gateway.
+
+    On SQLite the schema is migrated at start; on PostgreSQL it must already be at this
+    version's revision (run `smsgate db upgrade`). A provider whose plugin is broken answers
+    503 while the others keep working, unless --strict is given.
+    """
     import uvicorn
+
+    from smsgate.cli.startup import StartupGuard
     from smsgate.host.app import create_app
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
-    config, _ = _load(config_path)
+    config = _load(config_path)
     if strict and config.broken:
         for nickname, reason in config.broken.items():
             click.echo(f"provider {nickname!r} is unavailable: {reason}", err=True)
-        sys.exit(1)
+        raise _fail("refusing to start with broken providers (--strict)")
+    guard = StartupGuard(create_app(config))
+    server = uvicorn.Server(
+        uvicorn.Config(guard, host=host, port=port, log_level="info", lifespan="on")
+    )
     try:
-        app = create_app(config)
-        uvicorn.run(app, host=host, port=port, log_level="info", lifespan="on")
-    except SmsgateError as exc:
-        click.echo(str(exc), err=True)
-        sys.exit(1)
+        server.run()
+    except SystemExit:
+        # uvicorn exits with its own status when start-up fails; say why, with ours.
+        if guard.failure is not None:
+            raise _fail(guard.failure) from None
+        raise _fail("the server did not start; see the log above") from None
 
 
 @main.command("check-config")
 @config_option
 def check_config(config_path: Path | None) -> None:
     """Check the configuration file and every provider's plugin and options."""
-    config, _ = _load(config_path)
+    from smsgate.storage.database import display_url
+
+    config = _load(config_path)
+    gateway = config.settings.gateway
+    click.echo(f"database:   {display_url(config.database_url)}")
+    click.echo(f"public URL: {gateway.public_url}")
     for nickname, provider in config.providers.items():
         state = f"BROKEN: {provider.broken}" if provider.broken else "ok"
-        click.echo(f"{nickname}: plugin {provider.settings.plugin} — {state}")
+        click.echo(f"provider {nickname} (plugin {provider.settings.plugin}): {state}")
     if config.broken:
-        click.echo(f"{config.path}: {len(config.broken)} provider(s) cannot work", err=True)
-        sys.exit(1)
+        click.echo(
+            f"{config.path}: {len(config.broken)} provider(s) cannot work; "
+            "see `smsgate plugins` for the plugin errors",
+            err=True,
+        )
+        raise SystemExit(CANNOT_WORK)
     click.echo(f"{config.path}: ok, {len(config.providers)} provider(s)")
 
 
@@ -85,11 +124,10 @@ def clevertap_config(config_path: Path | None, nickname: str, show_secrets: bool
     """Print what to type into CleverTap's Other (Generic) SMS provider form."""
     from smsgate.cli.clevertap_form import clevertap_form
 
-    config, _ = _load(config_path)
+    config = _load(config_path)
     if nickname not in config.providers:
         known = ", ".join(sorted(config.providers)) or "none"
-        click.echo(f"no provider {nickname!r} in {config.path}; configured: {known}", err=True)
-        sys.exit(CONFIG_ERROR)
+        raise _fail(f"no provider {nickname!r} in {config.path}; configured: {known}", 2)
     click.echo(clevertap_form(config, config.providers[nickname], show_secrets=show_secrets))
 
 
@@ -117,13 +155,34 @@ def db() -> None:
 @config_option
 def db_upgrade(config_path: Path | None) -> None:
     """Create or migrate the database to this version's schema."""
-    from smsgate.storage.database import create_engine, current_revision, upgrade
+    from alembic.util import CommandError
+    from sqlalchemy.exc import OperationalError
 
-    config, _ = _load(config_path)
+    from smsgate.cli.startup import describe_startup_error
+    from smsgate.storage.database import (
+        check_schema,
+        create_engine,
+        current_revision,
+        display_url,
+        upgrade,
+    )
+
+    config = _load(config_path)
     url = config.database_url
-    upgrade(url)
     engine = create_engine(url)
     try:
-        click.echo(f"database is at revision {current_revision(engine)}")
+        try:
+            upgrade(url)
+        except CommandError as exc:
+            # Most likely a revision from a newer smsgate: the schema check says so plainly.
+            check_schema(engine)
+            raise _fail(f"migration failed: {exc}") from None
+        click.echo(f"{display_url(url)}: schema at revision {current_revision(engine)} (newest)")
+    except (SmsgateError, OperationalError) as exc:
+        raise _fail(describe_startup_error(exc)) from None
     finally:
         engine.dispose()
+
+
+main.add_command(sandbox)
+main.add_command(fake_clevertap)

@@ -7,8 +7,9 @@ import binascii
 import hmac
 
 from pydantic import SecretStr
-from smsgate.errors import RequestError
 from starlette.requests import Request
+
+from smsgate.errors import RequestError
 
 
 def presented_token(request: Request) -> bytes | None:
@@ -17,7 +18,8 @@ def presented_token(request: Request) -> bytes | None:
     scheme, _, credentials = header.partition(" ")
     scheme = scheme.lower()
     if scheme == "bearer":
-        return credentials.strip().encode("utf-8", "surrogateescape")
+        # Starlette decodes header bytes as latin-1: encoding back gives the bytes as sent.
+        return credentials.strip().encode("latin-1")
     if scheme == "basic":
         try:
             decoded = base64.b64decode(credentials.strip(), validate=True)

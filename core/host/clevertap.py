@@ -2,11 +2,18 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
+from sqlalchemy.exc import OperationalError
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+
+from smsgate.config import Provider
 from smsgate.errors import RequestError
 from smsgate.host.auth import require_token
-from smsgate.host.bodies import media_type, parse_form, parse_query, read_body
+from smsgate.host.bodies import media_type, parse_multipart, parse_query, read_body
 from smsgate.host.gateway import Gateway
 from smsgate.intake.payloads import (
     FORM_TYPE,
@@ -18,10 +25,8 @@ from smsgate.intake.payloads import (
 from smsgate.intake.records import Rejection, prepare_record
 from smsgate.storage.intake import store_records
 from smsgate.storage.models import utcnow
-from sqlalchemy.exc import OperationalError
-from starlette.concurrency import run_in_threadpool
-from starlette.requests import Request
-from starlette.responses import JSONResponse
+
+Decoder = Callable[[], list[object]]
 
 
 async def send(request: Request) -> JSONResponse:
@@ -30,61 +35,74 @@ async def send(request: Request) -> JSONResponse:
     provider = gateway.provider(request.path_params["nickname"])
     require_token(request, provider.settings.token)
     gateway.working_provider(provider)
+    if request.method == "HEAD":
+        # Starlette routes HEAD with GET; a send whose answer nobody can read is refused.
+        raise RequestError(405, "use GET or POST to send; HEAD sends nothing")
+    decode = await _decoder(request, gateway.config.settings.gateway.max_body_bytes)
+    # Decoding, checking and storing are CPU and database work: keep them off the event loop.
     try:
-        records = await _read_records(request, gateway.config.settings.gateway.max_body_bytes)
+        result = await run_in_threadpool(_accept, gateway, provider, decode)
     except RequestError as exc:
         if exc.status_code != 400:
             raise
         return _answer(400, accepted=0, duplicates=0, untracked=0, rejected=[], error=exc.message)
-
-    def accept() -> dict[str, Any]:
-        now = utcnow()
-        rows: list[dict[str, Any]] = []
-        rejections: list[Rejection] = []
-        country = provider.settings.default_country
-        for index, record in enumerate(records):
-            prepared = prepare_record(
-                index, record, nickname=provider.nickname, default_country=country, now=now
-            )
-            if isinstance(prepared, Rejection):
-                rejections.append(prepared)
-            else:
-                rows.append(prepared)
-        try:
-            outcome = store_records(gateway.engine, provider.nickname, rows, rejections, now)
-        except OperationalError:
-            raise RequestError(503, "the database is unavailable; nothing was stored") from None
-        return {
-            "accepted": outcome.accepted,
-            "duplicates": outcome.duplicates,
-            "untracked": outcome.untracked,
-            "rejected": [
-                {"index": r.index, "message_id": r.message_id, "error": r.error} for r in rejections
-            ],
-        }
-
-    result = await run_in_threadpool(accept)
     if result["accepted"] == 0 and result["duplicates"] == 0:
         return _answer(400, **result, error="no valid record in the request")
+    if result["accepted"]:
+        gateway.notify_accepted()
     return _answer(202, **result)
 
 
-async def _read_records(request: Request, limit: int) -> list[dict[str, Any]]:
+async def _decoder(request: Request, limit: int) -> Decoder:
+    """How to turn this request into records; the body is read here, within ``limit``."""
     if request.method == "GET":
-        return record_from_pairs(parse_query(request.scope["query_string"]))
-    body = await read_body(request, limit)
+        query: bytes = request.scope["query_string"]
+        return lambda: record_from_pairs(parse_query(query))
     kind = media_type(request)
     if kind in JSON_TYPES or kind.endswith("+json"):
-        return records_from_json(body)
+        body = await read_body(request, limit)
+        return lambda: records_from_json(body)
     if kind == FORM_TYPE:
-        return record_from_pairs(await parse_form(request, body, multipart=False))
+        body = await read_body(request, limit)
+        return lambda: record_from_pairs(parse_query(body, what="form body"))
     if kind == MULTIPART_TYPE:
-        return record_from_pairs(await parse_form(request, body, multipart=True))
+        body = await read_body(request, limit)
+        content_type = request.headers["content-type"]
+        return lambda: record_from_pairs(parse_multipart(content_type, body))
     raise RequestError(
         415,
         f"content type {kind or '(none)'!r} is not supported; send application/json, "
         "application/x-www-form-urlencoded or multipart/form-data",
     )
+
+
+def _accept(gateway: Gateway, provider: Provider, decode: Decoder) -> dict[str, Any]:
+    records = decode()
+    now = utcnow()
+    rows: list[dict[str, Any]] = []
+    rejections: list[Rejection] = []
+    country = provider.settings.default_country
+    nickname = provider.nickname
+    for index, record in enumerate(records):
+        prepared = prepare_record(
+            index, record, nickname=nickname, default_country=country, now=now
+        )
+        if isinstance(prepared, Rejection):
+            rejections.append(prepared)
+        else:
+            rows.append(prepared)
+    try:
+        outcome = store_records(gateway.engine, nickname, rows, rejections, now)
+    except OperationalError:
+        raise RequestError(503, "the database is unavailable; nothing was stored") from None
+    return {
+        "accepted": outcome.accepted,
+        "duplicates": outcome.duplicates,
+        "untracked": outcome.untracked,
+        "rejected": [
+            {"index": r.index, "message_id": r.message_id, "error": r.error} for r in rejections
+        ],
+    }
 
 
 def _answer(status: int, **body: Any) -> JSONResponse:

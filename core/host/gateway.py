@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from sqlalchemy.engine import Engine
 
 from smsgate.config import Config, Provider
 from smsgate.errors import ProviderUnavailableError, UnknownProviderError
-from sqlalchemy.engine import Engine
 
 
 @dataclass
@@ -15,6 +17,8 @@ class Gateway:
 
     config: Config
     engine: Engine
+    #: Called after new messages commit; the dispatcher registers its wake-up here.
+    accepted_listeners: list[Callable[[], None]] = field(default_factory=list)
 
     def provider(self, nickname: str) -> Provider:
         """The provider configured as ``nickname``; raises :class:`UnknownProviderError`."""
@@ -22,6 +26,11 @@ class Gateway:
             return self.config.providers[nickname]
         except KeyError:
             raise UnknownProviderError(nickname) from None
+
+    def notify_accepted(self) -> None:
+        """New messages were committed: let dispatch workers in this process start now."""
+        for listener in self.accepted_listeners:
+            listener()
 
     def working_provider(self, provider: Provider) -> Provider:
         """``provider`` itself, or :class:`ProviderUnavailableError` when its plugin is broken."""

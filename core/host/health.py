@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import sqlalchemy as sa
-from smsgate.host.gateway import Gateway
 from sqlalchemy.exc import SQLAlchemyError
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import JSONResponse
+
+from smsgate.host.gateway import Gateway
 
 
 async def healthz(request: Request) -> JSONResponse:

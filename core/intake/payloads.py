@@ -2,17 +2,17 @@
 
 CleverTap's "Other (Generic)" provider sends one record per request (JSON, form, multipart
 or a GET query) or, with batching on, ``{"messages": [record, ...], <global keys>}``. Every
-record comes out as a mapping of key to scalar, with the global keys filled in where the
-record does not set them itself.
+record comes out as decoded, with the global keys filled in where the record does not set
+them itself; :mod:`smsgate.intake.records` judges each one.
 """
 
 from __future__ import annotations
 
 import json
 from collections.abc import Mapping
-from typing import Any
 
 from smsgate.errors import RequestError
+from smsgate.intake.records import json_type
 
 BATCH_KEY = "messages"
 MAX_RECORDS = 1000
@@ -22,43 +22,47 @@ FORM_TYPE = "application/x-www-form-urlencoded"
 MULTIPART_TYPE = "multipart/form-data"
 
 
-def records_from_json(body: bytes) -> list[dict[str, Any]]:
-    """The records of a JSON body, single or batched."""
-    if not body.strip():
-        raise RequestError(400, "the body is empty; send a JSON object with at least `to`")
+def records_from_json(body: bytes) -> list[object]:
+    """The records of a JSON body, single or batched.
+
+    An entry of ``messages`` that is not an object is passed on as it is, so that it is
+    rejected by its index like any other bad record instead of failing the whole batch.
+    """
     try:
-        document = json.loads(body)
+        # json.loads would also guess UTF-16 and UTF-32 and let encoded surrogates through.
+        text = body.decode("utf-8-sig")
     except UnicodeDecodeError:
         raise RequestError(400, "the body is not valid UTF-8") from None
+    if not text.strip():
+        raise RequestError(400, "the body is empty; send a JSON object with at least `to`")
+    try:
+        document = json.loads(text)
     except RecursionError:
         raise RequestError(400, "the JSON is nested too deeply") from None
     except ValueError as exc:
         raise RequestError(400, f"the body is not valid JSON: {exc}") from None
     if not isinstance(document, dict):
-        raise RequestError(400, f"the JSON body must be an object, not {_json_type(document)}")
+        raise RequestError(400, f"the JSON body must be an object, not {json_type(document)}")
     if BATCH_KEY not in document:
         return [document]
     batch = document[BATCH_KEY]
     if not isinstance(batch, list):
         raise RequestError(400, f"`{BATCH_KEY}` must be an array of records")
+    if not batch:
+        raise RequestError(400, f"`{BATCH_KEY}` is an empty array; send at least one record")
     if len(batch) > MAX_RECORDS:
         raise RequestError(
             413, f"{len(batch)} records in one request; send at most {MAX_RECORDS} per batch"
         )
     shared = {key: value for key, value in document.items() if key != BATCH_KEY}
-    return [
-        {**shared, **record} if isinstance(record, dict) else {"__not_an_object__": record}
-        for record in batch
-    ]
+    if not shared:
+        return list(batch)
+    # The record's own value wins over a global one.
+    return [{**shared, **record} if isinstance(record, dict) else record for record in batch]
 
 
-def record_from_pairs(pairs: Mapping[str, str]) -> list[dict[str, Any]]:
+def record_from_pairs(pairs: Mapping[str, str]) -> list[object]:
     """The single record of a form, multipart body or query string."""
     if not pairs:
         raise RequestError(400, "no fields were sent; send at least `to`")
     return [dict(pairs)]
-
-
-def _json_type(value: Any) -> str:
-    names = {list: "an array", str: "a string", bool: "a boolean", type(None): "null"}
-    return names.get(type(value), "a number")

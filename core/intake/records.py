@@ -13,7 +13,9 @@ from smsgate.errors import InvalidRecordError
 from smsgate.sms.encoding import segment_info
 from smsgate.sms.numbers import InvalidNumberError, normalise_number
 
-CANONICAL_KEYS = ("to", "body", "template_id", "template_variables", "campaign_id", "message_id")
+CONTENT_KEYS = ("to", "body", "template_id", "template_variables", "campaign_id")
+CANONICAL_KEYS = (*CONTENT_KEYS, "message_id")
+_CANONICAL = frozenset(CANONICAL_KEYS)
 MAX_MESSAGE_ID = 255
 MAX_FIELD = {"to": 64, "template_id": 64, "campaign_id": 128, "message_id": MAX_MESSAGE_ID}
 INVALID_NUMBER = "910"
@@ -33,25 +35,30 @@ class Rejection:
 
 def prepare_record(
     index: int,
-    record: Mapping[str, Any],
+    record: object,
     *,
     nickname: str,
     default_country: str | None,
     now: datetime,
 ) -> dict[str, Any] | Rejection:
-    """A row for the messages table, or the reason the record cannot be sent."""
+    """A row for the messages table, or the reason the record cannot be sent.
+
+    ``record`` is one entry of the request as decoded, so anything JSON can hold.
+    """
     message_id: str | None = None
     raw_to = ""
     try:
-        if "__not_an_object__" in record:
+        if not isinstance(record, Mapping):
             raise InvalidRecordError("each entry of `messages` must be a JSON object")
-        fields = {key: _canonical(key, record.get(key)) for key in CANONICAL_KEYS}
-        message_id = fields["message_id"] or None
+        # First, so that a record refused for another reason can still be reported to
+        # CleverTap under its id.
+        message_id = _canonical("message_id", record.get("message_id")) or None
+        fields = {key: _canonical(key, record.get(key)) for key in CONTENT_KEYS}
         raw_to = fields["to"] or ""
         extras = {
             _text_key(key): _extra(key, value)
             for key, value in record.items()
-            if key not in CANONICAL_KEYS and value is not None
+            if key not in _CANONICAL and value is not None
         }
         if not raw_to:
             raise InvalidRecordError("`to` is missing; map it to $$To")
@@ -93,8 +100,9 @@ def prepare_record(
 def parse_template_variables(raw: str | None) -> tuple[str, ...]:
     """CleverTap's ``$$TemplateVariables``, in order of occurrence.
 
-    Its wire format is not documented: a JSON array is taken as such; otherwise values are
-    split on ``|`` when present, else on ``,``.
+    Its wire format is not documented: a JSON array is taken as such (an item that is not
+    a string becomes its JSON text); otherwise values are split on ``|`` when present, else
+    on ``,``. Never raises: the text was accepted once and must stay sendable.
     """
     if not raw:
         return ()
@@ -102,11 +110,13 @@ def parse_template_variables(raw: str | None) -> tuple[str, ...]:
     if text.startswith("["):
         try:
             values = json.loads(text)
-        except ValueError:
-            pass
-        else:
             if isinstance(values, list):
-                return tuple(_scalar_text(value) for value in values)
+                return tuple(
+                    value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
+                    for value in values
+                )
+        except (ValueError, RecursionError):
+            pass
     separator = "|" if "|" in text else ","
     return tuple(part.strip() for part in text.split(separator))
 
@@ -121,8 +131,8 @@ def _canonical(key: str, value: Any) -> str | None:
     elif isinstance(value, int) and not isinstance(value, bool):
         text = str(value)
     else:
-        raise InvalidRecordError(f"`{key}` must be a string, not {type(value).__name__}")
-    _check_text(key, text)
+        raise InvalidRecordError(f"`{key}` must be a string, not {json_type(value)}")
+    _check_text(f"`{key}`", text)
     limit = MAX_FIELD.get(key)
     if limit is not None and len(text) > limit:
         raise InvalidRecordError(f"`{key}` is longer than {limit} characters")
@@ -133,14 +143,29 @@ def _extra(key: str, value: Any) -> str:
     try:
         text = value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
     except RecursionError:
-        raise InvalidRecordError(f"`{key}` is nested too deeply") from None
-    _check_text(key, text)
+        raise InvalidRecordError(f"{_quoted(key)} is nested too deeply") from None
+    _check_text(_quoted(key), text)
     return text
 
 
 def _text_key(key: str) -> str:
     _check_text("a key", key)
     return key
+
+
+def json_type(value: object) -> str:
+    """How JSON calls the type of a decoded value, for error messages."""
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, int | float):
+        return "a number"
+    names = {dict: "an object", list: "an array", str: "a string", type(None): "null"}
+    return names.get(type(value), type(value).__name__)
+
+
+def _quoted(key: str) -> str:
+    # Keys are the client's text: keep a long one from flooding the answer and the row.
+    return f"`{key}`" if len(key) <= 40 else f"`{key[:40]}…`"
 
 
 def _scalar_text(value: Any) -> str:
@@ -151,11 +176,11 @@ def _scalar_text(value: Any) -> str:
     raise InvalidRecordError("`template_variables` must be a list of strings or numbers")
 
 
-def _check_text(key: str, text: str) -> None:
-    # Both would fail at the database, after the request was already half-stored.
+def _check_text(what: str, text: str) -> None:
+    # Neither can be stored (PostgreSQL refuses both) nor sent back in a JSON answer.
     if "\x00" in text:
-        raise InvalidRecordError(f"`{key}` contains a NUL character")
+        raise InvalidRecordError(f"{what} contains a NUL character")
     try:
         text.encode("utf-8")
     except UnicodeEncodeError:
-        raise InvalidRecordError(f"`{key}` contains an unpaired surrogate") from None
+        raise InvalidRecordError(f"{what} contains a lone surrogate (\\ud800-\\udfff)") from None

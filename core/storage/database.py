@@ -10,9 +10,11 @@ from alembic import command
 from alembic.config import Config as AlembicConfig
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from smsgate.errors import SchemaOutdatedError
+from alembic.util import CommandError
 from sqlalchemy.engine import Engine
 from sqlalchemy.pool import ConnectionPoolEntry
+
+from smsgate.errors import SchemaOutdatedError
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 
@@ -58,14 +60,19 @@ def alembic_config(url: str) -> AlembicConfig:
     return config
 
 
-def upgrade(url: str) -> None:
-    """Bring the schema at ``url`` to the newest revision."""
-    command.upgrade(alembic_config(url), "head")
+def upgrade(url: str, revision: str = "head") -> None:
+    """Bring the schema at ``url`` to ``revision`` (the newest by default)."""
+    command.upgrade(alembic_config(url), revision)
+
+
+def downgrade(url: str, revision: str = "base") -> None:
+    """Take the schema at ``url`` back to ``revision`` (``base``: no tables at all)."""
+    command.downgrade(alembic_config(url), revision)
 
 
 def head_revision() -> str | None:
     """The newest schema revision this version of smsgate knows."""
-    return ScriptDirectory.from_config(alembic_config("sqlite://")).get_current_head()
+    return _scripts().get_current_head()
 
 
 def current_revision(engine: Engine) -> str | None:
@@ -77,9 +84,45 @@ def current_revision(engine: Engine) -> str | None:
 def check_schema(engine: Engine) -> None:
     """Raise :class:`SchemaOutdatedError` unless the database is at the newest revision."""
     current, head = current_revision(engine), head_revision()
-    if current != head:
-        state = "empty" if current is None else f"at revision {current}"
+    if current == head:
+        return
+    if current is not None and not _knows(current):
         raise SchemaOutdatedError(
-            f"the database is {state}, this smsgate needs revision {head}: "
-            "run `smsgate db upgrade` (with the same --config) and start again"
+            f"the database is at revision {current}, which this smsgate does not know "
+            f"(its newest is {head}): it was migrated by a newer smsgate; run that version"
         )
+    state = "empty" if current is None else f"at revision {current}"
+    raise SchemaOutdatedError(
+        f"the database is {state}, this smsgate needs revision {head}: "
+        "run `smsgate db upgrade` (with the same --config) and start again"
+    )
+
+
+def prepare_schema(engine: Engine, url: str, *, auto_migrate: bool | None) -> None:
+    """Migrate when allowed, then make sure the schema is the one this smsgate needs.
+
+    ``auto_migrate`` ``None`` means: migrate SQLite (one process owns the file), never
+    PostgreSQL, whose schema the operator upgrades with ``smsgate db upgrade``.
+    Raises :class:`SchemaOutdatedError` when the schema is still not at the newest revision.
+    """
+    if auto_migrate is None:
+        auto_migrate = engine.dialect.name == "sqlite"
+    if auto_migrate:
+        upgrade(url)
+    check_schema(engine)
+
+
+def display_url(url: str) -> str:
+    """``url`` with its password hidden, fit for logs and messages."""
+    return sa.make_url(url).render_as_string(hide_password=True)
+
+
+def _scripts() -> ScriptDirectory:
+    return ScriptDirectory.from_config(alembic_config("sqlite://"))
+
+
+def _knows(revision: str) -> bool:
+    try:
+        return _scripts().get_revision(revision) is not None
+    except CommandError:
+        return False

@@ -8,6 +8,7 @@ from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Dialect
+from sqlalchemy.engine.default import DefaultExecutionContext
 from sqlmodel import Field, SQLModel
 
 
@@ -62,6 +63,11 @@ STATUS_RANK: dict[MessageStatus, int] = {
 FINAL_RANK = 100
 
 
+def _own_nickname(context: DefaultExecutionContext) -> Any:
+    # A new message is sent by its own nickname's plugin until a fallback moves it.
+    return context.get_current_parameters()["nickname"]  # type: ignore[no-untyped-call]
+
+
 class Message(SQLModel, table=True):
     """One SMS from CleverTap: its content, its place in the queue and its fate."""
 
@@ -70,10 +76,17 @@ class Message(SQLModel, table=True):
         sa.UniqueConstraint("nickname", "message_id", name="uq_messages_nickname_message_id"),
         sa.Index("ix_messages_queue", "status_rank", "next_attempt_at"),
         sa.Index("ix_messages_vendor_id", "vendor_id"),
+        sa.Index("ix_messages_route_queue", "route", "status_rank", "next_attempt_at"),
     )
 
     id: int | None = Field(default=None, sa_type=BigId, primary_key=True)
     nickname: str = Field(max_length=63)
+    #: The nickname whose plugin sends it: ``nickname`` unless a fallback moved it; reports
+    #: to CleverTap always go through ``nickname``. Filled on insert, never NULL (nullable
+    #: only so that SQLite could add the column in place).
+    route: str | None = Field(
+        default=None, max_length=63, sa_column_kwargs={"default": _own_nickname}
+    )
     #: CleverTap's ``$$MessageID``, byte for byte; generated when CleverTap sent none.
     message_id: str = Field(max_length=255)
     #: False when smsgate generated the id: no report can reach CleverTap for it.
@@ -117,3 +130,86 @@ class MessageEvent(SQLModel, table=True):
     payload: dict[str, Any] = Field(default_factory=dict, sa_type=sa.JSON)
     occurred_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
     recorded_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+
+
+class ProviderState(SQLModel, table=True):
+    """A nickname's dispatch throttle, shared by every process: token bucket and circuit."""
+
+    __tablename__ = "provider_state"
+
+    nickname: str = Field(max_length=63, primary_key=True)
+    #: SMS segments that may be sent right now (negative after an over-long message).
+    tokens: float = 0.0
+    refilled_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    #: ``closed``, ``open`` or ``half_open``.
+    circuit: str = Field(default="closed", max_length=16)
+    #: Consecutive failed batches.
+    failures: int = 0
+    opened_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    open_since: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    open_reason: str | None = Field(default=None, max_length=512)
+    unusable: bool = False
+    probe_until: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    updated_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+
+
+class DeliveryInbox(SQLModel, table=True):
+    """A delivery report that matches no sent message yet; waits for its send result.
+
+    Rows are deleted when matched (the report then lives on as a :class:`MessageEvent`),
+    and purged unmatched after ``[gateway.delivery] inbox_retention`` (72 h by default).
+    """
+
+    __tablename__ = "delivery_inbox"
+    __table_args__ = (
+        sa.Index("ix_delivery_inbox_vendor", "nickname", "vendor_id"),
+        sa.Index("ix_delivery_inbox_received", "received_at"),
+    )
+
+    id: int | None = Field(default=None, sa_type=BigId, primary_key=True)
+    #: The nickname whose callback URL (or status lookup) brought it: the message's route.
+    nickname: str = Field(max_length=63)
+    vendor_id: str = Field(max_length=128)
+    #: The recipient the report names, if any (to tell apart numbers under one vendor id).
+    to: str | None = Field(default=None, max_length=32)
+    #: ``delivered``, ``failed``, ``buffered``, ``clicked`` or ``replied``.
+    kind: str = Field(max_length=16)
+    #: The normalised event with the vendor's raw fields, secrets masked.
+    event: dict[str, Any] = Field(default_factory=dict, sa_type=sa.JSON)
+    #: ``callback`` or ``lookup``.
+    source: str = Field(default="callback", max_length=16)
+    #: Why it is still waiting (no such vendor id yet, or several messages under it).
+    reason: str | None = Field(default=None, max_length=512)
+    occurred_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    received_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+
+
+class RelayOutbox(SQLModel, table=True):
+    """One event to tell CleverTap about one message: at most one row per (message, event)."""
+
+    __tablename__ = "relay_outbox"
+    __table_args__ = (
+        sa.UniqueConstraint("message_pk", "event", name="uq_relay_outbox_message_event"),
+        sa.Index("ix_relay_outbox_due", "state", "nickname", "next_attempt_at"),
+    )
+
+    id: int | None = Field(default=None, sa_type=BigId, primary_key=True)
+    message_pk: int = Field(sa_type=BigId, foreign_key="messages.id", ondelete="CASCADE")
+    #: The message's own nickname: whose ``clevertap_callback_url`` receives it.
+    nickname: str = Field(max_length=63)
+    #: CleverTap's event: ``delivered``, ``failed``, ``clicked`` or ``replied``.
+    event: str = Field(max_length=16)
+    #: The record exactly as CleverTap receives it under ``data`` (ts, meta, …).
+    record: dict[str, Any] = Field(default_factory=dict, sa_type=sa.JSON)
+    #: ``pending`` (waiting or leased), ``done`` or ``dead`` (refused; not retried).
+    state: str = Field(default="pending", max_length=16)
+    #: POSTs tried so far.
+    attempts: int = 0
+    #: When a pending row is due; while a worker holds it, the end of its lease.
+    next_attempt_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    lease_owner: str | None = Field(default=None, max_length=64)
+    #: The last failure, or CleverTap's reason for a dead row.
+    last_error: str | None = Field(default=None, max_length=512)
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    updated_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    done_at: datetime | None = Field(default=None, sa_type=UTCDateTime)

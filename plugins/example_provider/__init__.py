@@ -6,6 +6,7 @@ Copy this folder, rename the package and the entry point, and fill in each hook.
 from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict, SecretStr
+
 from smsgate import hookimpl
 
 

@@ -5,6 +5,7 @@ import dataclasses
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+
 from smsgate.sms.encoding import (
     GSM7_BASIC_CHARACTERS,
     GSM7_EXTENSION_CHARACTERS,

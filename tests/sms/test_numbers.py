@@ -7,6 +7,7 @@ import phonenumbers
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+
 from smsgate.sms.numbers import MAX_INPUT_LENGTH, InvalidNumberError, normalise_number
 
 E164 = re.compile(r"^\+[1-9]\d{6,14}$")

@@ -1,0 +1,533 @@
+"""What every benchmark part shares: databases, the gateway process, timing and reporting.
+
+A part is a module with ``run(context) -> list[Result]``. It gets fresh databases from
+:func:`fresh_database`, runs the real installed gateway with :class:`GatewayProcess`, times
+with :func:`time.perf_counter`, and returns one :class:`Result` per measured line; the
+runner writes them as JSON and prints them as a table.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import platform
+import shutil
+import signal
+import socket
+import sqlite3
+import subprocess
+import sys
+import textwrap
+import time
+import uuid
+from collections.abc import Iterator, Sequence
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import httpx
+import sqlalchemy as sa
+
+POSTGRES_ADMIN_URL = os.environ.get(
+    "SMSGATE_BENCH_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+)
+DATABASES = ("sqlite", "postgresql")
+NICKNAME = "bench-in"
+TOKEN = "bench-token-0123456789abcdef"
+CALLBACK_TOKEN = "bench-dlr-token-0123456789"
+#: Where the provider's vendor API is said to be: a closed loopback port, so that nothing a
+#: benchmark stores can ever reach a real vendor. Parts that measure sending replace it.
+UNREACHABLE_VENDOR = "http://127.0.0.1:9"
+
+
+class BenchError(RuntimeError):
+    """A benchmark could not run or the gateway answered something unexpected."""
+
+
+@dataclass(frozen=True)
+class Size:
+    """How much work each part does: ``quick`` for every change, ``long`` for the README."""
+
+    name: str
+    #: 1000-record batches per measured line.
+    batches: int
+    #: Each line's batches are sent in this many rounds, the lines compared taking turns,
+    #: so that a slow moment of the machine falls on both sides of a ratio.
+    rounds: int
+    #: Batches sent and thrown away before timing, so imports and caches are warm.
+    warmup: int
+    #: Messages stored before the "full table" line.
+    prefill: int
+
+
+SIZES = {
+    "quick": Size("quick", batches=20, rounds=4, warmup=3, prefill=1_000_000),
+    "long": Size("long", batches=200, rounds=10, warmup=5, prefill=1_000_000),
+}
+
+
+@dataclass(frozen=True)
+class Context:
+    """What a part needs to know about this run."""
+
+    size: Size
+    databases: tuple[str, ...]
+    #: Scratch space for config files, SQLite files and gateway logs.
+    workdir: Path
+    #: Where results go; profiles too.
+    output: Path
+    #: The py-spy executable when ``--profile`` was given: parts then record where the
+    #: gateway spends its time, in a pass of their own that is not timed.
+    py_spy: str | None = None
+    postgres_admin_url: str = POSTGRES_ADMIN_URL
+
+
+@dataclass
+class Result:
+    """One measured line: a rate beside what it is compared with, and the verdict."""
+
+    part: str
+    database: str
+    line: str
+    rate: float
+    unit: str
+    #: What ``rate`` is compared with (a ceiling, or the same rate in easier conditions).
+    ceiling: float
+    ceiling_label: str
+    #: ``rate / ceiling`` must be at least this (at most, when not ``higher_is_better``);
+    #: ``None`` for a line shown only to explain the others.
+    target: float | None
+    peak_rss_bytes: int | None = None
+    details: dict[str, Any] = field(default_factory=dict)
+    #: False for figures such as latency or memory, compared with a limit as ``ceiling``.
+    higher_is_better: bool = True
+
+    @property
+    def ratio(self) -> float:
+        """``rate / ceiling``."""
+        return self.rate / self.ceiling if self.ceiling else 0.0
+
+    @property
+    def passed(self) -> bool | None:
+        """Whether the ratio meets the target; ``None`` for a line without one."""
+        if self.target is None:
+            return None
+        if self.higher_is_better:
+            return self.ratio >= self.target
+        return self.ratio <= self.target
+
+
+# --- databases -------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class BenchDatabase:
+    """A database made for one measurement, with a config file pointing at it."""
+
+    kind: str
+    url: str
+    config: Path
+
+
+def write_config(
+    path: Path,
+    database_url: str,
+    *,
+    vendor_url: str = UNREACHABLE_VENDOR,
+    dispatch: bool = False,
+) -> Path:
+    """A gateway config with one Pingbix nickname, :data:`NICKNAME`, on ``database_url``.
+
+    Dispatch workers are off unless ``dispatch``: a part measures one thing at a time.
+    """
+    path.write_text(
+        textwrap.dedent(
+            f"""\
+            [gateway]
+            database_url = "{database_url}"
+            public_url = "http://127.0.0.1:8000"
+            auto_migrate = false
+
+            [gateway.dispatch]
+            enabled = {"true" if dispatch else "false"}
+
+            [providers.{NICKNAME}]
+            plugin = "pingbix"
+            token = "{TOKEN}"
+            callback_token = "{CALLBACK_TOKEN}"
+            clevertap_callback_url = "http://127.0.0.1:9/clevertap-callback"
+            default_country = "IN"
+
+            [providers.{NICKNAME}.options]
+            base_url = "{vendor_url}"
+            userid = "bench"
+            password = "bench-password"
+            senderid = "BENCHN"
+            """
+        ),
+        encoding="utf-8",
+    )
+    return path
+
+
+@contextlib.contextmanager
+def fresh_database(
+    context: Context, kind: str, *, copy_of: BenchDatabase | None = None
+) -> Iterator[BenchDatabase]:
+    """A new database of ``kind``, dropped after the block.
+
+    Empty and migrated with ``smsgate db upgrade``, or a copy of ``copy_of`` (which nothing
+    may be connected to at that moment).
+    """
+    name = f"bench_{uuid.uuid4().hex[:12]}"
+    if kind == "sqlite":
+        path = context.workdir / f"{name}.db"
+        url = f"sqlite:///{path}"
+        if copy_of is not None:
+            source = sa.make_url(copy_of.url).database or ""
+            for suffix in ("", "-wal"):
+                if Path(f"{source}{suffix}").exists():
+                    shutil.copyfile(f"{source}{suffix}", f"{path}{suffix}")
+    elif kind == "postgresql":
+        admin = sa.create_engine(context.postgres_admin_url, isolation_level="AUTOCOMMIT")
+        template = ""
+        if copy_of is not None:
+            template = f' TEMPLATE "{sa.make_url(copy_of.url).database}"'
+        try:
+            with admin.connect() as connection:
+                connection.exec_driver_sql(f'CREATE DATABASE "{name}"{template}')
+        except sa.exc.OperationalError as exc:
+            admin.dispose()
+            raise BenchError(f"PostgreSQL is not reachable: {exc.orig}") from None
+        url = sa.make_url(context.postgres_admin_url).set(database=name).render_as_string(False)
+    else:
+        raise BenchError(f"unknown database kind {kind!r}; use one of {', '.join(DATABASES)}")
+    config = write_config(context.workdir / f"{name}.toml", url)
+    try:
+        if copy_of is None:
+            run_cli("db", "upgrade", "--config", str(config))
+        yield BenchDatabase(kind, url, config)
+    finally:
+        if kind == "sqlite":
+            for suffix in ("", "-wal", "-shm"):
+                Path(f"{path}{suffix}").unlink(missing_ok=True)
+        else:
+            with admin.connect() as connection:
+                connection.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+            admin.dispose()
+
+
+def smsgate_executable() -> str:
+    """The ``smsgate`` command installed beside the running interpreter."""
+    candidate = Path(sys.executable).parent / "smsgate"
+    if not candidate.exists():
+        raise BenchError(f"{candidate} not found; run `make bench` so the project is installed")
+    return str(candidate)
+
+
+def run_cli(*args: str) -> str:
+    """Run ``smsgate ARGS`` and return its output; raise :class:`BenchError` if it fails."""
+    done = subprocess.run(
+        [smsgate_executable(), *args], capture_output=True, text=True, check=False
+    )
+    if done.returncode != 0:
+        raise BenchError(f"smsgate {' '.join(args)} failed:\n{done.stdout}{done.stderr}")
+    return done.stdout
+
+
+# --- the gateway process ---------------------------------------------------------------
+
+
+def free_port() -> int:
+    """A loopback TCP port nobody listens on right now."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+class GatewayProcess:
+    """``smsgate serve`` in a subprocess (one uvicorn worker) on a free loopback port."""
+
+    def __init__(self, config: Path, log: Path, *, env: dict[str, str] | None = None) -> None:
+        self.config = config
+        self.log = log
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.env = {**os.environ, **(env or {})}
+        self.process: subprocess.Popen[bytes] | None = None
+        #: VmHWM of the process, read just before it was stopped.
+        self.peak_rss_bytes: int | None = None
+
+    def __enter__(self) -> GatewayProcess:
+        command = [
+            smsgate_executable(),
+            "serve",
+            "--config",
+            str(self.config),
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(self.port),
+        ]
+        with self.log.open("ab") as log:
+            self.process = subprocess.Popen(
+                command, stdout=log, stderr=subprocess.STDOUT, env=self.env
+            )
+        try:
+            self._wait_ready()
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    @property
+    def pid(self) -> int:
+        """The gateway's process id."""
+        if self.process is None:
+            raise BenchError("the gateway is not running")
+        return self.process.pid
+
+    def _wait_ready(self, timeout: float = 60.0) -> None:
+        deadline = time.monotonic() + timeout
+        with httpx.Client(base_url=self.url, timeout=2.0) as client:
+            while time.monotonic() < deadline:
+                if self.process is not None and self.process.poll() is not None:
+                    raise BenchError(f"the gateway exited at start:\n{self.log_tail()}")
+                try:
+                    if client.get("/readyz").status_code == 200:
+                        return
+                except httpx.TransportError:
+                    pass
+                time.sleep(0.05)
+        raise BenchError(f"the gateway was not ready within {timeout:.0f} s:\n{self.log_tail()}")
+
+    def log_tail(self, lines: int = 20) -> str:
+        """The last lines the gateway printed."""
+        try:
+            text = self.log.read_text(encoding="utf-8", errors="replace")
+        except OSError:
+            return "(no log)"
+        return "\n".join(text.splitlines()[-lines:])
+
+    def peak_rss(self) -> int:
+        """The process's peak resident set size so far (VmHWM), in bytes."""
+        return peak_rss_bytes(self.pid)
+
+    def stop(self) -> None:
+        """Stop the gateway the way an operator would (SIGTERM), killing it if it hangs."""
+        process = self.process
+        if process is None or process.poll() is not None:
+            return
+        with contextlib.suppress(BenchError, OSError):
+            self.peak_rss_bytes = self.peak_rss()
+        process.send_signal(signal.SIGTERM)
+        try:
+            process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+def peak_rss_bytes(pid: int) -> int:
+    """VmHWM of process ``pid``, from /proc, in bytes."""
+    try:
+        status = Path(f"/proc/{pid}/status").read_text(encoding="ascii")
+    except OSError as exc:
+        raise BenchError(f"cannot read the memory of process {pid}: {exc}") from None
+    for line in status.splitlines():
+        if line.startswith("VmHWM:"):
+            value, unit = line.split()[1:3]
+            if unit != "kB":
+                raise BenchError(f"unexpected VmHWM unit {unit!r}")
+            return int(value) * 1024
+    raise BenchError(f"no VmHWM in /proc/{pid}/status")
+
+
+# --- profiling -------------------------------------------------------------------------
+
+
+def find_py_spy() -> str:
+    """The py-spy executable: ``$SMSGATE_BENCH_PY_SPY``, else the one on PATH."""
+    found = os.environ.get("SMSGATE_BENCH_PY_SPY") or shutil.which("py-spy")
+    if not found:
+        raise BenchError(
+            "--profile needs py-spy: `pip install py-spy` (into any environment), "
+            "and put it on PATH or in SMSGATE_BENCH_PY_SPY"
+        )
+    return found
+
+
+@contextlib.contextmanager
+def profiled(py_spy: str, pid: int, path: Path, rate: int = 250) -> Iterator[Path]:
+    """Sample process ``pid`` with py-spy while the block runs; collapsed stacks in ``path``.
+
+    The file is py-spy's ``raw`` format, one ``frame;frame;… count`` line per stack, which
+    speedscope and flame graph tools read; :func:`profile_shares` sums it up.
+    """
+    command = [
+        py_spy,
+        "record",
+        "--pid",
+        str(pid),
+        "--rate",
+        str(rate),
+        "--format",
+        "raw",
+        "--nonblocking",
+        "--output",
+        str(path),
+    ]
+    sampler = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    time.sleep(0.5)  # attaching takes a moment; samples before it would be lost anyway
+    if sampler.poll() is not None:
+        error = sampler.stderr.read().decode(errors="replace") if sampler.stderr else ""
+        raise BenchError(f"py-spy could not attach to process {pid}: {error.strip()}")
+    try:
+        yield path
+    finally:
+        sampler.send_signal(signal.SIGINT)
+        try:
+            sampler.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            sampler.kill()
+            sampler.wait()
+
+
+def profile_shares(path: Path, marks: Sequence[tuple[str, str]]) -> list[tuple[str, float]]:
+    """The share of busy samples under each mark, in ``marks`` order, then ``other``.
+
+    ``marks`` are ``(label, text)`` pairs, most specific first: a stack counts for the first
+    mark whose text appears in one of its frames. Idle samples are not in the file.
+    """
+    counts = dict.fromkeys([label for label, _ in marks] + ["other"], 0)
+    total = 0
+    for line in path.read_text(encoding="utf-8", errors="replace").splitlines():
+        stack, _, count = line.rpartition(" ")
+        if not stack or not count.isdigit():
+            continue
+        total += int(count)
+        label = next((label for label, text in marks if text in stack), "other")
+        counts[label] += int(count)
+    return [(label, count / total if total else 0.0) for label, count in counts.items()]
+
+
+# --- timing ----------------------------------------------------------------------------
+
+
+class Stopwatch:
+    """Wall-clock seconds of a ``with`` block, from :func:`time.perf_counter`."""
+
+    seconds: float = 0.0
+
+    def __enter__(self) -> Stopwatch:
+        self._start = time.perf_counter()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.seconds = time.perf_counter() - self._start
+
+
+# --- reporting -------------------------------------------------------------------------
+
+
+def machine() -> dict[str, Any]:
+    """What the figures were measured on."""
+    cpu = "unknown"
+    with contextlib.suppress(OSError):
+        for line in Path("/proc/cpuinfo").read_text(encoding="utf-8").splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    return {
+        "cpu": cpu,
+        "cores": os.cpu_count(),
+        "python": platform.python_version(),
+        "sqlite": sqlite3.sqlite_version,
+        "platform": platform.platform(),
+    }
+
+
+def postgres_version(admin_url: str) -> str | None:
+    """The PostgreSQL server's version, or ``None`` when it cannot be reached."""
+    engine = sa.create_engine(admin_url)
+    try:
+        with engine.connect() as connection:
+            return str(connection.exec_driver_sql("SHOW server_version").scalar())
+    except sa.exc.OperationalError:
+        return None
+    finally:
+        engine.dispose()
+
+
+def write_results(
+    output: Path, part: str, context: Context, results: Sequence[Result], started: datetime
+) -> Path:
+    """Write ``results`` to ``output/<part>-<timestamp>.json`` and return the path."""
+    output.mkdir(parents=True, exist_ok=True)
+    path = output / f"{part}-{started.strftime('%Y%m%dT%H%M%SZ')}.json"
+    document = {
+        "part": part,
+        "started": started.isoformat(),
+        "size": asdict(context.size),
+        "databases": list(context.databases),
+        "machine": {**machine(), "postgresql": postgres_version(context.postgres_admin_url)},
+        "results": [
+            {**asdict(result), "ratio": result.ratio, "passed": result.passed} for result in results
+        ],
+    }
+    path.write_text(json.dumps(document, indent=2) + "\n", encoding="utf-8")
+    return path
+
+
+def format_table(results: Sequence[Result]) -> str:
+    """The results as a plain-text table, one line per measurement."""
+    header = (
+        "part",
+        "database",
+        "line",
+        "rate",
+        "ceiling",
+        "ratio",
+        "target",
+        "result",
+        "peak RSS",
+    )
+    rows = [header]
+    for r in results:
+        rss = f"{r.peak_rss_bytes / 2**20:.0f} MB" if r.peak_rss_bytes else "-"
+        rows.append(
+            (
+                r.part,
+                r.database,
+                r.line,
+                f"{r.rate:,.0f} {r.unit}",
+                f"{r.ceiling:,.0f} ({r.ceiling_label})",
+                f"{r.ratio:.2f}",
+                _target_text(r),
+                {True: "pass", False: "FAIL", None: "info"}[r.passed],
+                rss,
+            )
+        )
+    widths = [max(len(row[i]) for row in rows) for i in range(len(header))]
+    lines = [
+        "  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip()
+        for row in rows
+    ]
+    lines.insert(1, "  ".join("-" * width for width in widths))
+    return "\n".join(lines)
+
+
+def _target_text(result: Result) -> str:
+    if result.target is None:
+        return "-"
+    return f"{'>=' if result.higher_is_better else '<='} {result.target:.2f}"
+
+
+def now_utc() -> datetime:
+    """Now, in UTC."""
+    return datetime.now(UTC)

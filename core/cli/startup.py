@@ -1,0 +1,57 @@
+"""Start-up failures of ``smsgate serve`` as one line for the operator, not a traceback."""
+
+from __future__ import annotations
+
+from sqlalchemy.exc import OperationalError
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from smsgate.errors import SmsgateError
+
+
+class StartupGuard:
+    """Wraps the application so that an expected start-up failure is remembered, not dumped.
+
+    When the lifespan raises a :class:`SmsgateError` (an old schema, say) or cannot reach the
+    database, the server is told that start-up failed without the traceback Starlette
+    attaches, and the reason is kept in :attr:`failure` for the command line to print. Any
+    other exception keeps its traceback: that one is a bug.
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+        self.failure: str | None = None
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Pass every request through; watch the lifespan's start-up."""
+        if scope["type"] != "lifespan":
+            await self.app(scope, receive, send)
+            return
+        held: list[Message] = []
+
+        async def hold_startup_failure(message: Message) -> None:
+            # Starlette reports the failure before it re-raises; wait to see what was raised.
+            if message["type"] == "lifespan.startup.failed":
+                held.append(message)
+                return
+            await send(message)
+
+        try:
+            await self.app(scope, receive, hold_startup_failure)
+        except (SmsgateError, OperationalError) as exc:
+            if not held:
+                raise
+            self.failure = describe_startup_error(exc)
+            await send({"type": "lifespan.startup.failed", "message": ""})
+        except BaseException:
+            for message in held:
+                await send(message)
+            raise
+
+
+def describe_startup_error(exc: SmsgateError | OperationalError) -> str:
+    """One line that says what is wrong and what to do."""
+    if isinstance(exc, OperationalError):
+        # The driver's own first line names host and port, never the password.
+        reason = str(exc.orig).strip().splitlines()[0] if exc.orig else type(exc).__name__
+        return f"cannot reach the database: {reason}; check gateway.database_url"
+    return str(exc)

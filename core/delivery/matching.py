@@ -1,0 +1,262 @@
+"""Which message a report is about, and the inbox of reports that came too early.
+
+A report names the vendor's id for a message (:attr:`SendResult.vendor_id`) and arrives on
+the callback URL of one nickname: the nickname whose vendor sent the message, its
+``route``. So a report is matched by ``(route, vendor_id)``. When one vendor id covers
+several messages (a vendor that takes several numbers in one request), the report's number
+picks one of them; numbers are compared by their digits, so that ``+919876543210``,
+``919876543210`` and ``09876543210`` are one number.
+
+A vendor can report faster than we store its answer to the send: the report then finds no
+message with its vendor id. It is not an error. The report waits in ``delivery_inbox`` and
+the vendor gets its 200. Two things match it later:
+
+- :func:`match_inbox`, which the dispatcher calls in the transaction that stores vendor ids
+  (``smsgate.dispatch.queue``): the report is applied the moment its message is known;
+- :func:`sweep_inbox`, run every ``sweep_interval`` by the delivery workers, a safety net
+  for the one race the first cannot see on PostgreSQL (the report's transaction commits
+  just after the send result's) and for results stored by any other path.
+
+Unmatched reports stay in the inbox, visible to operators, for ``inbox_retention`` (72 h
+by default; 8x8 keeps looking for 48 h, Jasmin gives up after 20 s), then are purged. A
+report naming no number for a vendor id that covers several messages cannot be matched by
+waiting, and stays in the inbox marked ambiguous until it is purged.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection, Engine
+
+from smsgate.delivery.reports import Report
+from smsgate.delivery.status import Target, apply_report
+from smsgate.storage.models import DeliveryInbox, Message
+
+__all__ = [
+    "AMBIGUOUS",
+    "WAITING",
+    "Stored",
+    "Swept",
+    "match_inbox",
+    "same_number",
+    "store_reports",
+    "sweep_inbox",
+]
+
+MESSAGES = Message.__table__  # type: ignore[attr-defined]
+INBOX = DeliveryInbox.__table__  # type: ignore[attr-defined]
+
+#: Why a report waits: its message's send result is not stored (yet).
+WAITING = "waiting: no message sent through this nickname has this vendor id yet"
+#: Why a report cannot be matched by waiting.
+AMBIGUOUS = "ambiguous: several messages share this vendor id and the report names no number"
+_SWEEP_BATCH = 500
+#: PostgreSQL's deadlock_detected and serialization_failure.
+_RETRYABLE_SQLSTATES = frozenset({"40P01", "40001"})
+_ATTEMPTS = 3
+#: National numbers have at least this many digits; shorter tails prove nothing.
+_MIN_DIGITS = 7
+
+
+@dataclass(frozen=True, slots=True)
+class Stored:
+    """What became of a request's reports."""
+
+    matched: int = 0
+    #: Of the matched, how many moved their message's status.
+    applied: int = 0
+    waiting: int = 0
+
+
+def store_reports(
+    engine: Engine, nickname: str, reports: Sequence[Report], now: datetime
+) -> Stored:
+    """Match and apply ``reports`` that came through ``nickname``, in one transaction.
+
+    Reports that match no message yet go to the inbox. Returns once committed.
+    """
+    if not reports:
+        return Stored()
+    attempt = 1
+    while True:
+        try:
+            with engine.begin() as connection:
+                return _store(connection, nickname, reports, now)
+        except sa.exc.OperationalError as exc:
+            # Two requests reporting on the same messages in different orders can deadlock
+            # on PostgreSQL; the loser did nothing and may simply run again.
+            if attempt == _ATTEMPTS or _sqlstate(exc) not in _RETRYABLE_SQLSTATES:
+                raise
+            attempt += 1
+
+
+def _store(
+    connection: Connection, nickname: str, reports: Sequence[Report], now: datetime
+) -> Stored:
+    matched = applied = waiting = 0
+    for report in reports:
+        target, reason = _resolve(connection, nickname, report)
+        if target is None:
+            _to_inbox(connection, nickname, report, reason)
+            waiting += 1
+            continue
+        matched += 1
+        applied += apply_report(connection, target, report, now)
+    return Stored(matched=matched, applied=applied, waiting=waiting)
+
+
+def match_inbox(connection: Connection, message_pks: Sequence[int], now: datetime) -> int:
+    """Apply the waiting reports of messages that just got their vendor ids.
+
+    Call it in the transaction that stores the vendor ids, after the update (the dispatcher
+    does, for every ``submitted`` result). Messages without a vendor id are skipped.
+
+    :returns: the number of reports matched.
+    """
+    if not message_pks:
+        return 0
+    keys = connection.execute(
+        sa.select(MESSAGES.c.route, MESSAGES.c.vendor_id).where(
+            MESSAGES.c.id.in_(sorted(set(message_pks))), MESSAGES.c.vendor_id.is_not(None)
+        )
+    ).all()
+    if not keys:
+        return 0
+    rows = connection.execute(
+        sa.select(INBOX)
+        .where(
+            INBOX.c.vendor_id.in_(sorted({key.vendor_id for key in keys})),
+            INBOX.c.nickname.in_(sorted({key.route for key in keys if key.route})),
+        )
+        .order_by(INBOX.c.id)
+        # A sweep holding a row will apply it itself; waiting for it could deadlock.
+        .with_for_update(skip_locked=True)
+    ).all()
+    wanted = {(key.route, key.vendor_id) for key in keys}
+    return _apply_waiting(
+        connection, [row for row in rows if (row.nickname, row.vendor_id) in wanted], now
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class Swept:
+    """What one sweep of the inbox did."""
+
+    matched: int = 0
+    purged: int = 0
+
+
+def sweep_inbox(engine: Engine, now: datetime, *, retention: float) -> Swept:
+    """Match waiting reports whose message is known by now; purge those past ``retention``."""
+    with engine.begin() as connection:
+        known = sa.exists().where(
+            MESSAGES.c.vendor_id == INBOX.c.vendor_id, MESSAGES.c.route == INBOX.c.nickname
+        )
+        rows = connection.execute(
+            sa.select(INBOX)
+            .where(known, sa.or_(INBOX.c.reason.is_(None), INBOX.c.reason != AMBIGUOUS))
+            .order_by(INBOX.c.id)
+            .limit(_SWEEP_BATCH)
+            .with_for_update(skip_locked=True)
+        ).all()
+        matched = _apply_waiting(connection, rows, now)
+        purged = connection.execute(
+            sa.delete(INBOX)
+            .where(INBOX.c.received_at < now - timedelta(seconds=retention))
+            .execution_options(preserve_rowcount=True)
+        ).rowcount
+    return Swept(matched=matched, purged=int(purged))
+
+
+def same_number(left: str | None, right: str | None) -> bool:
+    """Whether two spellings name one phone number (one may lack the country code)."""
+    a, b = _digits(left), _digits(right)
+    if not a or not b:
+        return False
+    if a == b:
+        return True
+    short, long = sorted((a, b), key=len)
+    return len(short) >= _MIN_DIGITS and long.endswith(short)
+
+
+def _apply_waiting(connection: Connection, rows: Sequence[Any], now: datetime) -> int:
+    matched = 0
+    for row in rows:
+        report = Report.from_json(row.event)
+        target, reason = _resolve(connection, row.nickname, report)
+        if target is None:
+            if reason != row.reason:
+                connection.execute(
+                    sa.update(INBOX).where(INBOX.c.id == row.id).values(reason=reason)
+                )
+            continue
+        apply_report(connection, target, report, now, extra={"waited": True, "inbox_id": row.id})
+        connection.execute(sa.delete(INBOX).where(INBOX.c.id == row.id))
+        matched += 1
+    return matched
+
+
+def _resolve(
+    connection: Connection, nickname: str, report: Report
+) -> tuple[Target | None, str | None]:
+    """The message ``report`` is about, or ``None`` with the reason it cannot be told yet."""
+    candidates = connection.execute(
+        sa.select(
+            MESSAGES.c.id,
+            MESSAGES.c.nickname,
+            MESSAGES.c.message_id,
+            MESSAGES.c.tracked,
+            MESSAGES.c.to,
+            MESSAGES.c.failure_code,
+        )
+        .where(MESSAGES.c.vendor_id == report.vendor_id, MESSAGES.c.route == nickname)
+        .order_by(MESSAGES.c.id)
+    ).all()
+    if not candidates:
+        return None, WAITING
+    if len(candidates) > 1:
+        # One vendor id for several numbers: every one of them was stored in the same
+        # transaction, so the report's number decides now or never.
+        candidates = [row for row in candidates if same_number(row.to, report.to)]
+        if len(candidates) != 1:
+            return None, AMBIGUOUS
+    row = candidates[0]
+    return (
+        Target(
+            id=row.id,
+            nickname=row.nickname,
+            message_id=row.message_id,
+            tracked=row.tracked,
+            failure_code=row.failure_code,
+        ),
+        None,
+    )
+
+
+def _to_inbox(connection: Connection, nickname: str, report: Report, reason: str | None) -> None:
+    connection.execute(
+        sa.insert(INBOX).values(
+            nickname=nickname,
+            vendor_id=report.vendor_id,
+            to=report.to,
+            kind=report.kind.value,
+            event=report.to_json(),
+            source=report.source,
+            reason=reason,
+            occurred_at=report.occurred_at,
+            received_at=report.received_at,
+        )
+    )
+
+
+def _sqlstate(exc: sa.exc.DBAPIError) -> str | None:
+    return getattr(exc.orig, "sqlstate", None)
+
+
+def _digits(number: str | None) -> str:
+    return "".join(ch for ch in number or "" if ch.isdigit()).lstrip("0")

@@ -1,0 +1,251 @@
+"""A plugin's :class:`~smsgate.types.DeliveryEvent`, checked, clipped and made storable.
+
+Everything a vendor or a plugin hands us is bounded here before it reaches the database:
+strings are clipped to their columns, a failure code that CleverTap would not accept
+becomes 900, a time without a zone is taken as UTC, and a time that cannot be a 10-digit
+epoch (a vendor clock at 1970, a typo years ahead) gives way to the time we received it.
+Secrets are masked out of the vendor's raw fields before they are kept.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from pydantic import BaseModel, SecretStr
+
+from smsgate.types import DeliveryEvent, EventKind
+
+__all__ = [
+    "CLEVERTAP_CODE",
+    "MASK",
+    "Report",
+    "mask",
+    "normalise",
+    "secrets_of",
+]
+
+#: The codes CleverTap accepts in a ``failed`` record: 900 to 920, without 911.
+CLEVERTAP_CODE = re.compile(r"^9(0\d|1[02-9]|20)$")
+OTHER_ERROR = "900"
+#: What a secret is replaced with in stored payloads.
+MASK = "****"
+
+#: Epoch seconds have 10 digits from 2001-09-09 to 2286-11-20.
+_EARLIEST = datetime.fromtimestamp(1_000_000_000, UTC)
+#: A vendor clock may run a little ahead of ours; a day ahead is a wrong time.
+_AHEAD = timedelta(days=1)
+_LIMITS = {
+    "vendor_id": 128,
+    "to": 32,
+    "code": 8,
+    "description": 512,
+    "vendor_status": 64,
+    "url": 2048,
+    "short_url": 512,
+    "incoming_text": 4096,
+    "to_phone": 32,
+}
+_RAW_TEXT_LIMIT = 4096
+
+
+@dataclass(frozen=True, slots=True)
+class Report:
+    """One delivery event, ready to be matched and stored.
+
+    :param source: ``callback`` (pushed by the vendor) or ``lookup`` (asked for).
+    :param received_at: when smsgate received it.
+    """
+
+    vendor_id: str
+    kind: EventKind
+    occurred_at: datetime
+    received_at: datetime
+    source: str = "callback"
+    to: str | None = None
+    code: str | None = None
+    description: str | None = None
+    vendor_status: str | None = None
+    url: str | None = None
+    short_url: str | None = None
+    incoming_text: str | None = None
+    to_phone: str | None = None
+    raw: Mapping[str, Any] = field(default_factory=dict)
+
+    def to_json(self) -> dict[str, Any]:
+        """The report as JSON-safe values, for the inbox."""
+        return {
+            "vendor_id": self.vendor_id,
+            "kind": self.kind.value,
+            "occurred_at": self.occurred_at.isoformat(),
+            "received_at": self.received_at.isoformat(),
+            "source": self.source,
+            "to": self.to,
+            "code": self.code,
+            "description": self.description,
+            "vendor_status": self.vendor_status,
+            "url": self.url,
+            "short_url": self.short_url,
+            "incoming_text": self.incoming_text,
+            "to_phone": self.to_phone,
+            "raw": dict(self.raw),
+        }
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> Report:
+        """The report :meth:`to_json` stored."""
+        return cls(
+            vendor_id=data["vendor_id"],
+            kind=EventKind(data["kind"]),
+            occurred_at=datetime.fromisoformat(data["occurred_at"]),
+            received_at=datetime.fromisoformat(data["received_at"]),
+            source=data.get("source", "callback"),
+            to=data.get("to"),
+            code=data.get("code"),
+            description=data.get("description"),
+            vendor_status=data.get("vendor_status"),
+            url=data.get("url"),
+            short_url=data.get("short_url"),
+            incoming_text=data.get("incoming_text"),
+            to_phone=data.get("to_phone"),
+            raw=data.get("raw") or {},
+        )
+
+    def payload(self) -> dict[str, Any]:
+        """What a message event keeps of this report, beside its kind, code and description."""
+        kept = {
+            "source": self.source,
+            "vendor_id": self.vendor_id,
+            "received_at": self.received_at.isoformat(),
+            "raw": dict(self.raw),
+        }
+        for name in ("to", "vendor_status", "url", "short_url", "incoming_text", "to_phone"):
+            value = getattr(self, name)
+            if value is not None:
+                kept[name] = value
+        return kept
+
+
+def normalise(
+    event: DeliveryEvent,
+    *,
+    received_at: datetime,
+    source: str = "callback",
+    secrets: Iterable[str] = (),
+) -> Report:
+    """Check and bound ``event``; raises :class:`ValueError` for one that cannot be used."""
+    if not isinstance(event, DeliveryEvent):
+        raise ValueError(f"{type(event).__name__} is not a DeliveryEvent")
+    vendor_id = _text(event.vendor_id, "vendor_id")
+    if not vendor_id:
+        raise ValueError("an event has no vendor_id")
+    try:
+        kind = EventKind(event.kind)
+    except ValueError:
+        raise ValueError(f"an event has the unknown kind {event.kind!r}") from None
+    hidden = _secrets(secrets)
+    # Only failures carry a code. A missing one stays missing (the message keeps any code it
+    # has, and CleverTap gets 900 only if it has none); one CleverTap would refuse is 900.
+    code = _text(event.code, "code") if kind is EventKind.FAILED else None
+    if code is not None and not CLEVERTAP_CODE.match(code):
+        code = OTHER_ERROR
+    return Report(
+        vendor_id=vendor_id,
+        kind=kind,
+        occurred_at=_moment(event.occurred_at, received_at),
+        received_at=received_at,
+        source=source,
+        to=_text(event.to, "to"),
+        code=code,
+        description=_masked(_text(event.description, "description"), hidden),
+        vendor_status=_text(event.vendor_status, "vendor_status"),
+        url=_masked(_text(event.url, "url"), hidden),
+        short_url=_masked(_text(event.short_url, "short_url"), hidden),
+        incoming_text=_text(event.incoming_text, "incoming_text"),
+        to_phone=_text(event.to_phone, "to_phone"),
+        raw=_json_object(mask(event.raw, hidden)),
+    )
+
+
+def secrets_of(*values: Any) -> list[str]:
+    """Every secret in ``values``: the plain strings given, and any ``SecretStr`` in them."""
+    found = [value for value in values if isinstance(value, str)]
+
+    def walk(value: Any) -> None:
+        if isinstance(value, SecretStr):
+            found.append(value.get_secret_value())
+        elif isinstance(value, BaseModel):
+            for name in type(value).model_fields:
+                walk(getattr(value, name))
+        elif isinstance(value, Mapping):
+            for item in value.values():
+                walk(item)
+        elif isinstance(value, list | tuple | set | frozenset):
+            for item in value:
+                walk(item)
+
+    for value in values:
+        walk(value)
+    return _secrets(found)
+
+
+def mask(value: Any, secrets: Iterable[str]) -> Any:
+    """``value`` as JSON-safe data, with every occurrence of a secret replaced by ``****``."""
+    hidden = _secrets(secrets)
+
+    def walk(item: Any) -> Any:
+        if item is None or isinstance(item, bool | int | float):
+            return item
+        if isinstance(item, str):
+            return _masked(item[:_RAW_TEXT_LIMIT], hidden)
+        if isinstance(item, bytes):
+            return _masked(item[:_RAW_TEXT_LIMIT].decode("utf-8", "replace"), hidden)
+        if isinstance(item, Mapping):
+            return {_masked(str(key), hidden): walk(val) for key, val in item.items()}
+        if isinstance(item, list | tuple | set | frozenset):
+            return [walk(val) for val in item]
+        if isinstance(item, SecretStr):
+            return MASK
+        return _masked(str(item)[:_RAW_TEXT_LIMIT], hidden)
+
+    return walk(value)
+
+
+def _secrets(values: Iterable[str]) -> list[str]:
+    # Longest first, so that a secret containing another is masked whole. Very short
+    # values would mask ordinary text and protect nothing.
+    return sorted({value for value in values if len(value) >= 3}, key=len, reverse=True)
+
+
+def _masked(text: str | None, secrets: list[str]) -> str | None:
+    if text is None:
+        return None
+    # PostgreSQL stores no NUL character, in text or in JSON.
+    text = text.replace("\x00", "")
+    for secret in secrets:
+        text = text.replace(secret, MASK)
+    return text
+
+
+def _text(value: object, name: str) -> str | None:
+    if value is None:
+        return None
+    text = str(value).replace("\x00", "").strip()
+    return text[: _LIMITS[name]] if text else None
+
+
+def _moment(value: object, received_at: datetime) -> datetime:
+    if not isinstance(value, datetime):
+        return received_at
+    moment = value if value.tzinfo is not None else value.replace(tzinfo=UTC)
+    moment = moment.astimezone(UTC)
+    if moment < _EARLIEST or moment > received_at + _AHEAD:
+        return received_at
+    return moment
+
+
+def _json_object(value: Any) -> dict[str, Any]:
+    return value if isinstance(value, dict) else {"value": value}

@@ -1,0 +1,526 @@
+"""The dispatch workers of one gateway process.
+
+A :class:`Dispatcher` runs ``concurrency`` worker tasks and one reclaimer task on the
+process's event loop. A worker goes round the sending nicknames; for each it claims a batch
+(:func:`smsgate.dispatch.queue.claim`), builds the vendor requests with the nickname's
+plugin, sends them with the shared HTTP client, and records what happened
+(:func:`smsgate.dispatch.queue.record`). Database work runs in threads; the vendor calls run
+on the loop. Idle workers sleep until the poll interval passes, until a rate-limit slot or a
+circuit probe is due, or until :meth:`Dispatcher.notify` says an accept just committed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import functools
+import logging
+import os
+import random as random_module
+import socket
+import uuid
+from collections.abc import Awaitable, Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, TypeVar
+
+import httpx
+from pydantic import BaseModel
+from sqlalchemy.engine import Engine
+from sqlalchemy.exc import SQLAlchemyError
+
+from smsgate.dispatch import queue
+from smsgate.dispatch.backoff import Clock, Random, system_clock
+from smsgate.dispatch.outcomes import Claimed, decide, verdict
+from smsgate.dispatch.settings import DispatchSettings
+from smsgate.dispatch.throttle import Verdict
+from smsgate.errors import PluginHookError
+from smsgate.intake.records import parse_template_variables
+from smsgate.plugins import VendorPlugin
+from smsgate.sms.encoding import Encoding
+from smsgate.storage.models import MessageStatus
+from smsgate.types import OutboundMessage, SendResult, VendorRequest
+
+if TYPE_CHECKING:
+    from smsgate.config import Config
+
+__all__ = ["BatchReport", "Dispatcher", "new_http_client"]
+
+logger = logging.getLogger(__name__)
+
+_T = TypeVar("_T")
+_RECORD_TRIES = 3
+
+
+@dataclass(frozen=True, slots=True)
+class BatchReport:
+    """What one :meth:`Dispatcher.dispatch_once` did, counted per message."""
+
+    route: str
+    claimed: int = 0
+    submitted: int = 0
+    retried: int = 0
+    failed: int = 0
+    unknown: int = 0
+    rerouted: int = 0
+    expired: int = 0
+    moved: int = 0
+    #: The claim was a half-open circuit's probe.
+    probe: bool = False
+    #: Seconds until this route may have more to do (see :class:`smsgate.dispatch.queue.Claim`).
+    wait: float | None = None
+
+    @property
+    def did_work(self) -> bool:
+        """Something changed, so more may be waiting."""
+        return bool(self.claimed or self.expired or self.moved)
+
+
+@dataclass(frozen=True, slots=True)
+class _Sender:
+    route: queue.Route
+    plugin: VendorPlugin
+    options: BaseModel
+
+    @property
+    def name(self) -> str:
+        return self.route.nickname
+
+
+def new_http_client(settings: DispatchSettings) -> httpx.AsyncClient:
+    """The HTTP client shared by every plugin: pooled, with explicit limits and timeouts."""
+    return httpx.AsyncClient(
+        timeout=httpx.Timeout(settings.http_timeout, connect=min(5.0, settings.http_timeout)),
+        limits=httpx.Limits(
+            max_connections=settings.max_connections,
+            max_keepalive_connections=settings.max_connections,
+            # Below the 5 s idle timeout common to servers (uvicorn's, among others): reusing
+            # a connection the server is closing loses the answer, and the message becomes
+            # unknown.
+            keepalive_expiry=4.0,
+        ),
+    )
+
+
+class Dispatcher:
+    """Sends accepted messages to their vendors, from one process.
+
+    :param config: the loaded configuration: providers, plugins and ``[gateway.dispatch]``.
+    :param engine: the database.
+    :param client: the shared HTTP client handed to plugins; the caller closes it.
+    :param settings: overrides ``config.settings.gateway.dispatch``.
+    :param clock: "now"; tests pass a clock they move by hand.
+    :param random: the jitter source, a float in [0, 1).
+    :param owner: this process's name on its leases; unique per process by default.
+    """
+
+    def __init__(
+        self,
+        config: Config,
+        engine: Engine,
+        client: httpx.AsyncClient,
+        *,
+        settings: DispatchSettings | None = None,
+        clock: Clock = system_clock,
+        random: Random = random_module.random,
+        owner: str | None = None,
+    ) -> None:
+        self.settings = settings or config.settings.gateway.dispatch
+        self.engine = engine
+        self.client = client
+        self.owner = owner or _process_name()
+        self._clock = clock
+        self._random = random
+        self._senders = _senders(config, self.settings)
+        self._stopping = False
+        self._tasks: list[asyncio.Task[None]] = []
+        self._reclaimer: asyncio.Task[None] | None = None
+        # None (the loop's default executor) until start(): enough for direct calls.
+        self._executor: ThreadPoolExecutor | None = None
+        self._generation = 0
+        self._wakeup = asyncio.Event()
+
+    @property
+    def routes(self) -> tuple[str, ...]:
+        """The nicknames this dispatcher sends for."""
+        return tuple(self._senders)
+
+    def notify(self) -> None:
+        """New messages were committed: wake idle workers now instead of at the next poll."""
+        self._generation += 1
+        self._wakeup.set()
+        self._wakeup = asyncio.Event()
+
+    async def start(self) -> None:
+        """Reclaim what a previous run left behind, then start the workers."""
+        self._stopping = False
+        self._executor = ThreadPoolExecutor(
+            max_workers=self.settings.concurrency + 1, thread_name_prefix="smsgate-dispatch"
+        )
+        await self.reclaim()
+        self._tasks = [
+            asyncio.create_task(self._work(index), name=f"smsgate-dispatch-{index}")
+            for index in range(self.settings.concurrency)
+        ]
+        self._reclaimer = asyncio.create_task(self._reclaim_forever(), name="smsgate-reclaim")
+        logger.info(
+            "dispatching for %s with %d workers as %s",
+            ", ".join(self.routes) or "no provider",
+            self.settings.concurrency,
+            self.owner,
+        )
+
+    async def stop(self) -> None:
+        """Stop claiming and let in-flight batches finish, for up to ``shutdown_grace``.
+
+        A batch still sending after that is cancelled; its messages are marked unknown, since
+        they may have left, and nothing that may have left is put back in the queue.
+        """
+        self._stopping = True
+        self.notify()
+        if self._reclaimer is not None:
+            # Holds nothing in flight: a reclaim is one transaction, done or not done.
+            self._reclaimer.cancel()
+            await asyncio.gather(self._reclaimer, return_exceptions=True)
+            self._reclaimer = None
+        if self._tasks:
+            _, pending = await asyncio.wait(self._tasks, timeout=self.settings.shutdown_grace)
+            for task in pending:
+                task.cancel()
+            await asyncio.gather(*self._tasks, return_exceptions=True)
+            self._tasks = []
+        if self._executor is not None:
+            # Off the loop: a reclaim cancelled above may still be finishing its transaction.
+            await asyncio.to_thread(self._executor.shutdown, wait=True)
+            self._executor = None
+
+    async def reclaim(self) -> int:
+        """Mark unknown the messages whose lease expired while they were sending."""
+        reclaimed = await self._in_thread(queue.reclaim_expired_leases, self.engine, self._clock())
+        if reclaimed:
+            logger.warning(
+                "%d message(s) were left sending by a stopped worker; marked unknown, not resent",
+                len(reclaimed),
+            )
+        return len(reclaimed)
+
+    async def dispatch_once(self, nickname: str) -> BatchReport:
+        """Claim one batch for ``nickname``, send it, and record the results."""
+        sender = self._senders[nickname]
+        claim = await _finish_even_if_cancelled(
+            self._in_thread(
+                queue.claim,
+                self.engine,
+                sender.route,
+                owner=self.owner,
+                now=self._clock(),
+                settings=self.settings,
+            ),
+            on_cancel=lambda c: self._release(c.messages),
+        )
+        report = BatchReport(
+            nickname, expired=claim.expired, moved=claim.moved, probe=claim.probe, wait=claim.wait
+        )
+        if not claim.messages:
+            return report
+        results, batch_verdict, reason = await self._send(sender, claim.messages)
+        return await self._record(sender, claim.messages, results, batch_verdict, reason, report)
+
+    async def _send(
+        self, sender: _Sender, messages: Sequence[Claimed]
+    ) -> tuple[dict[int, SendResult], Verdict, str | None]:
+        outbound = [_outbound(message) for message in messages]
+        try:
+            payload = sender.plugin.build_payload(outbound, sender.options)
+        except PluginHookError as exc:
+            logger.error(
+                "%d message(s) of %r wait for a later try: %s", len(messages), sender.name, exc
+            )
+            return (
+                {
+                    m.id: SendResult.retry(m.id, f"could not build the request: {exc}")
+                    for m in messages
+                },
+                Verdict.NEUTRAL,
+                None,
+            )
+        claimed = {m.id for m in messages}
+        requests, carried = _checked_requests(sender.name, payload.requests, claimed)
+        results: dict[int, SendResult] = {}
+        for refused in payload.refused:
+            if refused.message in claimed and refused.message not in carried:
+                results.setdefault(refused.message, refused)
+        batch_verdict, reason = Verdict.NEUTRAL, None
+        if requests:
+            sent, batch_verdict, reason = await self._perform(sender, requests, carried)
+            results.update(sent)
+        for message in messages:
+            results.setdefault(
+                message.id,
+                SendResult.retry(message.id, "the plugin built no request for it"),
+            )
+        return results, batch_verdict, reason
+
+    async def _perform(
+        self, sender: _Sender, requests: Sequence[VendorRequest], sent: set[int]
+    ) -> tuple[dict[int, SendResult], Verdict, str | None]:
+        try:
+            answers = await asyncio.wait_for(
+                sender.plugin.send_batch(requests, self.client, sender.options),
+                timeout=self.settings.send_timeout,
+            )
+        except PluginHookError as exc:
+            why = f"the plugin failed while sending ({exc}); the vendor may have it"
+            return {pk: SendResult.unknown(pk, why) for pk in sent}, Verdict.FAILING, why
+        except TimeoutError:
+            why = f"no answer within send_timeout ({self.settings.send_timeout:g} s)"
+            return {pk: SendResult.unknown(pk, why) for pk in sent}, Verdict.FAILING, why
+        except asyncio.CancelledError:
+            # Shutting down past the grace period: the requests may have left.
+            await self._in_thread(
+                queue.record_unknown,
+                self.engine,
+                sorted(sent),
+                owner=self.owner,
+                now=self._clock(),
+                reason="the gateway stopped while sending; the vendor may have it",
+            )
+            raise
+        results: dict[int, SendResult] = {}
+        for answer in answers:
+            if answer.message in sent:
+                results.setdefault(answer.message, answer)
+            else:
+                logger.warning(
+                    "plugin %r answered for message %s, which it was not sending",
+                    sender.plugin.name,
+                    answer.message,
+                )
+        missing = sent - set(results)
+        for pk in missing:
+            results[pk] = SendResult.unknown(pk, "the plugin returned no result for it")
+        batch_verdict, reason = verdict(list(results.values()))
+        return results, batch_verdict, reason
+
+    async def _record(
+        self,
+        sender: _Sender,
+        messages: Sequence[Claimed],
+        results: dict[int, SendResult],
+        batch_verdict: Verdict,
+        reason: str | None,
+        report: BatchReport,
+    ) -> BatchReport:
+        now = self._clock()
+        decisions = [
+            decide(
+                results[message.id],
+                message,
+                now,
+                settings=self.settings,
+                fallback=sender.route.fallback,
+                random=self._random,
+            )
+            for message in messages
+        ]
+        for attempt in range(1, _RECORD_TRIES + 1):
+            try:
+                recorded = await self._in_thread(
+                    queue.record,
+                    self.engine,
+                    sender.route,
+                    decisions,
+                    owner=self.owner,
+                    now=now,
+                    verdict=batch_verdict,
+                    reason=reason,
+                    settings=self.settings,
+                )
+                break
+            except SQLAlchemyError:
+                if attempt == _RECORD_TRIES:
+                    # The leases will expire and the messages become unknown: honest, if slow.
+                    logger.exception(
+                        "could not record results for %d message(s) of %r",
+                        len(decisions),
+                        sender.route.nickname,
+                    )
+                    raise
+                logger.warning("recording results failed; trying again", exc_info=True)
+                await asyncio.sleep(0.2 * attempt)
+        if recorded.circuit_changed:
+            logger.warning(
+                "circuit of %r is now %s (%s)",
+                sender.route.nickname,
+                recorded.circuit.value,
+                reason or batch_verdict.value,
+            )
+        if recorded.late:
+            logger.warning(
+                "%d result(s) for %r came after their lease expired; kept as events only",
+                recorded.late,
+                sender.route.nickname,
+            )
+        counts = {status: 0 for status in MessageStatus}
+        rerouted = 0
+        for decision in decisions:
+            if decision.kind == "rerouted":
+                rerouted += 1
+            else:
+                counts[decision.status] += 1
+        return BatchReport(
+            report.route,
+            claimed=len(messages),
+            submitted=counts[MessageStatus.SUBMITTED],
+            retried=counts[MessageStatus.ACCEPTED],
+            failed=counts[MessageStatus.FAILED],
+            unknown=counts[MessageStatus.UNKNOWN],
+            rerouted=rerouted,
+            expired=report.expired,
+            moved=report.moved,
+            probe=report.probe,
+            wait=report.wait,
+        )
+
+    def _in_thread(
+        self, function: Callable[..., _T], /, *args: Any, **kwargs: Any
+    ) -> Awaitable[_T]:
+        # Database work runs on threads of our own, so that it neither waits behind nor holds
+        # up the request handlers' threads, and scales with ``concurrency``.
+        call = functools.partial(function, *args, **kwargs)
+        return asyncio.get_running_loop().run_in_executor(self._executor, call)
+
+    async def _release(self, messages: Sequence[Claimed]) -> None:
+        if messages:
+            await self._in_thread(
+                queue.release,
+                self.engine,
+                [m.id for m in messages],
+                owner=self.owner,
+                now=self._clock(),
+            )
+
+    async def _work(self, index: int) -> None:
+        routes = list(self._senders)
+        # Workers start at different nicknames so that one busy vendor does not hold all.
+        order = routes[index % len(routes) :] + routes[: index % len(routes)] if routes else []
+        while not self._stopping:
+            generation = self._generation
+            progressed = False
+            wait = self.settings.poll_interval
+            for nickname in order:
+                if self._stopping:
+                    break
+                try:
+                    report = await self.dispatch_once(nickname)
+                except SQLAlchemyError as exc:
+                    logger.warning("dispatch for %r: database error: %s", nickname, exc)
+                    continue
+                except Exception:
+                    logger.exception("dispatch for %r failed", nickname)
+                    continue
+                progressed = progressed or report.did_work or report.wait == 0
+                if report.wait is not None:
+                    wait = min(wait, report.wait)
+            if not progressed and not self._stopping:
+                await self._sleep(generation, wait)
+
+    async def _sleep(self, generation: int, seconds: float) -> None:
+        if generation != self._generation:
+            return
+        # A floor, so that a rate-limit wait of microseconds does not spin the loop.
+        timeout = max(seconds, 0.005)
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._wakeup.wait(), timeout=timeout)
+
+    async def _reclaim_forever(self) -> None:
+        while not self._stopping:
+            try:
+                await asyncio.sleep(self.settings.reclaim_interval)
+                await self.reclaim()
+            except SQLAlchemyError as exc:
+                logger.warning("reclaiming expired leases: database error: %s", exc)
+
+
+async def _finish_even_if_cancelled(
+    work: Awaitable[_T], *, on_cancel: Callable[[_T], Awaitable[None]]
+) -> _T:
+    # A claim runs in a thread and commits whatever happens to the task that awaits it; when
+    # that task is cancelled, wait for the claim and hand its messages back untouched.
+    future = asyncio.ensure_future(work)
+    try:
+        return await asyncio.shield(future)
+    except asyncio.CancelledError:
+        result = await future
+        await on_cancel(result)
+        raise
+
+
+def _checked_requests(
+    plugin: str, requests: Sequence[VendorRequest], claimed: set[int]
+) -> tuple[list[VendorRequest], set[int]]:
+    """The requests that are safe to perform, and the messages they carry.
+
+    A request naming a message this worker does not hold, or one already carried by an
+    earlier request, would send something twice or send what another worker owns: it is
+    left out, and its other messages wait for a later try.
+    """
+    kept: list[VendorRequest] = []
+    carried: set[int] = set()
+    for request in requests:
+        ids = set(request.message_ids)
+        if ids <= claimed and not ids & carried and ids:
+            kept.append(request)
+            carried |= ids
+        else:
+            logger.error(
+                "plugin %r built a request for messages %s outside its batch or twice; not sent",
+                plugin,
+                sorted(ids - claimed) or sorted(ids & carried),
+            )
+    return kept, carried
+
+
+def _senders(config: Config, settings: DispatchSettings) -> dict[str, _Sender]:
+    senders: dict[str, _Sender] = {}
+    for nickname, provider in config.providers.items():
+        if provider.broken or provider.plugin is None or provider.options is None:
+            continue
+        rate = provider.settings.rate_limit
+        fallback = provider.settings.fallback
+        usable = config.providers.get(fallback) if fallback else None
+        senders[nickname] = _Sender(
+            route=queue.Route(
+                nickname=nickname,
+                rate=rate,
+                burst=max(rate * settings.rate_burst, 1.0) if rate else 1.0,
+                fallback=fallback if usable is not None and not usable.broken else None,
+            ),
+            plugin=provider.plugin,
+            options=provider.options,
+        )
+    return senders
+
+
+def _outbound(message: Claimed) -> OutboundMessage:
+    try:
+        encoding = Encoding(message.encoding)
+    except ValueError:
+        encoding = Encoding.GSM7
+    return OutboundMessage(
+        id=message.id,
+        message_id=message.message_id,
+        to=message.to,
+        body=message.body,
+        template_id=message.template_id,
+        template_variables=parse_template_variables(message.template_variables),
+        campaign_id=message.campaign_id,
+        extras=dict(message.extras),
+        encoding=encoding,
+        segments=message.segments,
+    )
+
+
+def _process_name() -> str:
+    host = socket.gethostname()[:32]
+    return f"{host}:{os.getpid()}:{uuid.uuid4().hex[:8]}"

@@ -1,0 +1,219 @@
+"""``send_batch`` for Pingbix: perform the requests and judge each answer.
+
+Pingbix reports errors in the JSON body, usually with HTTP 200, so the body decides; the
+HTTP status decides only what the body cannot: throttling and gateway errors (the request
+was not taken), and server errors or silence (it may have been). The line that matters is
+whether the request can have reached Pingbix: if it certainly did not, the message is
+retried; if it may have, its fate is unknown and smsgate must not send it again blindly.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import email.utils
+from collections.abc import Callable, Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+import httpx
+
+from smsgate import SendResult, VendorRequest
+from smsgate_pingbix import api
+from smsgate_pingbix.options import PingbixOptions
+
+__all__ = ["RETRY_STATUSES", "judge_response", "parse_retry_after", "send_batch"]
+
+#: HTTP statuses that say the request was not processed and may be sent again. 408 is
+#: the server giving up on reading the request, so it cannot have acted on it either.
+RETRY_STATUSES = frozenset({408, 429, 502, 503, 504})
+#: HTTP statuses that say the account, not the message, is refused.
+_UNUSABLE_STATUSES = frozenset({401, 403})
+# Exceptions raised before any byte of the request can have reached Pingbix.
+_NOT_SENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout)
+_MAX_REASON = 300
+
+Judge = Callable[[int], SendResult]
+
+
+async def send_batch(
+    requests: Sequence[VendorRequest], client: httpx.AsyncClient, options: PingbixOptions
+) -> list[SendResult]:
+    """Perform ``requests`` (at most ``options.concurrency`` at once); one result per message."""
+    timeout = httpx.Timeout(
+        connect=options.connect_timeout,
+        read=options.read_timeout,
+        write=options.read_timeout,
+        pool=options.connect_timeout,
+    )
+    secrets = _Scrubber(options.password.get_secret_value())
+    limit = asyncio.Semaphore(options.concurrency)
+
+    async def perform(request: VendorRequest) -> list[SendResult]:
+        async with limit:
+            judge = await _perform(request, client, timeout, secrets)
+        return [judge(message) for message in request.message_ids]
+
+    batches = await asyncio.gather(*(perform(request) for request in requests))
+    return [result for batch in batches for result in batch]
+
+
+async def _perform(
+    request: VendorRequest, client: httpx.AsyncClient, timeout: httpx.Timeout, secrets: _Scrubber
+) -> Judge:
+    try:
+        response = await client.request(
+            request.method,
+            request.url,
+            params=request.params,
+            headers=request.headers,
+            data=request.data,
+            files=request.files,
+            json=request.json,
+            timeout=timeout,
+        )
+    except _NOT_SENT as exc:
+        reason = secrets.scrub(f"Pingbix not reached ({_describe(exc)})")
+        return lambda message: SendResult.retry(message, reason)
+    except httpx.HTTPError as exc:
+        reason = secrets.scrub(
+            f"no answer from Pingbix ({_describe(exc)}); the message may have been taken"
+        )
+        return lambda message: SendResult.unknown(message, reason)
+    return judge_response(response, _sent_mobile(request), secrets.scrub)
+
+
+def judge_response(
+    response: httpx.Response, mobile: str | None, scrub: Callable[[str], str] = str
+) -> Judge:
+    """What Pingbix's ``response`` means for each message of the request.
+
+    :param mobile: the number the request was for, to spot it in ``invalidMobile``.
+    :param scrub: removes secrets from text that goes into a reason.
+    """
+    status = response.status_code
+    if status in RETRY_STATUSES:
+        wait = parse_retry_after(response)
+        reason = f"Pingbix answered HTTP {status}; try again later"
+        return lambda message: SendResult.retry(message, reason, retry_after=wait)
+    if status in _UNUSABLE_STATUSES:
+        reason = f"Pingbix refused the account (HTTP {status}); check userid and password"
+        return lambda message: SendResult.retry(message, reason, vendor_unusable=True)
+    if status >= 500:
+        reason = f"Pingbix answered HTTP {status}; the message may have been taken"
+        return lambda message: SendResult.unknown(message, reason)
+    if status >= 400:
+        reason = f"Pingbix answered HTTP {status}"
+        return lambda message: SendResult.failed(message, reason, code="900")
+    if status >= 300:
+        # Redirects are not followed: a POST to the wrong address was not processed, and
+        # every message would meet the same redirect, so the setting is what is wrong.
+        location = scrub(response.headers.get("location", "elsewhere"))
+        reason = f"Pingbix redirects to {location}; set base_url to the final address"
+        return lambda message: SendResult.retry(message, reason, vendor_unusable=True)
+    return _judge_body(response, mobile, scrub)
+
+
+def _judge_body(response: httpx.Response, mobile: str | None, scrub: Callable[[str], str]) -> Judge:
+    try:
+        body: Any = response.json()
+    except ValueError:
+        body = None
+    if not isinstance(body, dict):
+        reason = f"Pingbix answered HTTP {response.status_code} with a body that is not JSON"
+        unsure = f"{reason}; the message may have been taken"
+        return lambda message: SendResult.unknown(message, unsure)
+    status = _text(body.get(api.Reply.STATUS)).lower()
+    status_code = _text(body.get(api.Reply.STATUS_CODE))
+    said = scrub(_text(body.get(api.Reply.REASON)) or status or "no reason given")[:_MAX_REASON]
+    if status == api.STATUS_SUCCESS or (not status and status_code == api.STATUS_CODE_SUCCESS):
+        return _judge_success(body, mobile)
+    if status_code.isdigit() and int(status_code) in RETRY_STATUSES:
+        reason = f"Pingbix is busy (statusCode {status_code}: {said!r}); try again later"
+        return lambda message: SendResult.retry(message, reason)
+    refusal = api.judge_error(said)
+    reason = f"{refusal.description}; Pingbix said {said!r}"
+    if status_code:
+        reason += f" (statusCode {status_code})"
+    if refusal.verdict is api.Verdict.UNUSABLE:
+        return lambda message: SendResult.retry(message, reason, vendor_unusable=True)
+    if refusal.verdict is api.Verdict.RETRY:
+        return lambda message: SendResult.retry(message, reason)
+    code = refusal.code
+    return lambda message: SendResult.failed(message, reason, code=code)
+
+
+def _judge_success(body: dict[str, Any], mobile: str | None) -> Judge:
+    invalid = _numbers(body.get(api.Reply.INVALID_MOBILE))
+    if (
+        mobile is not None
+        and mobile in invalid
+        and mobile not in _numbers(body.get(api.Reply.MOBILE))
+    ):
+        reason = f"Pingbix listed {mobile} as an invalid mobile number"
+        return lambda message: SendResult.failed(message, reason, code="910")
+    transaction_id = _text(body.get(api.Reply.TRANSACTION_ID))
+    if not transaction_id:
+        reason = "Pingbix answered success without a transaction id; delivery cannot be tracked"
+        return lambda message: SendResult.unknown(message, reason)
+    return lambda message: SendResult.submitted(message, transaction_id)
+
+
+def parse_retry_after(response: httpx.Response) -> float | None:
+    """Seconds to wait from the ``Retry-After`` header: delay-seconds or an HTTP-date.
+
+    An HTTP-date is measured from the response's ``Date`` header when there is one (the
+    server's clock against itself), else from this machine's clock.
+    """
+    value = response.headers.get("retry-after", "").strip()
+    if not value:
+        return None
+    try:
+        seconds = float(value)
+    except ValueError:
+        when = _http_date(value)
+        if when is None:
+            return None
+        now = _http_date(response.headers.get("date", "")) or datetime.now(UTC)
+        return max(0.0, (when - now).total_seconds())
+    return seconds if seconds >= 0 else None
+
+
+def _http_date(value: str) -> datetime | None:
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError, IndexError):
+        return None
+    return when if when.tzinfo is not None else when.replace(tzinfo=UTC)
+
+
+def _sent_mobile(request: VendorRequest) -> str | None:
+    for fields in (request.files, request.data, request.params):
+        if fields and api.Param.MOBILE in fields:
+            value = fields[api.Param.MOBILE]
+            return value[1] if isinstance(value, tuple) else value
+    return None
+
+
+def _numbers(value: object) -> set[str]:
+    return {part.strip() for part in _text(value).split(api.MOBILE_SEPARATOR) if part.strip()}
+
+
+def _text(value: object) -> str:
+    return "" if value is None else str(value).strip()
+
+
+def _describe(exc: Exception) -> str:
+    detail = str(exc)
+    return f"{type(exc).__name__}: {detail}" if detail else type(exc).__name__
+
+
+class _Scrubber:
+    """Blanks the account password out of text that may reach logs or CleverTap."""
+
+    def __init__(self, *secrets: str) -> None:
+        self._secrets = [secret for secret in secrets if secret]
+
+    def scrub(self, text: str) -> str:
+        for secret in self._secrets:
+            text = text.replace(secret, "**********")
+        return text

@@ -1,0 +1,186 @@
+"""``smsgate serve``: what it does with a broken plugin, a bad file and an old schema."""
+
+from __future__ import annotations
+
+import asyncio
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import httpx
+import pytest
+from click.testing import CliRunner
+from conftest import CALLBACK_TOKEN, TOKEN, ServerThread
+from starlette.types import Message, Receive, Scope, Send
+
+from smsgate import hookimpl
+from smsgate.cli import main
+from smsgate.cli.startup import StartupGuard
+from smsgate.config import load_config
+from smsgate.errors import SchemaOutdatedError
+from smsgate.host.app import create_app
+from smsgate.plugins import load_plugins
+
+SMSGATE = Path(sys.executable).parent / "smsgate"
+AUTH = {"Authorization": f"Bearer {TOKEN}"}
+
+
+def provider(nickname: str, plugin: str, options: str = "") -> str:
+    return textwrap.dedent(
+        f"""
+        [providers.{nickname}]
+        plugin = "{plugin}"
+        token = "{TOKEN}"
+        callback_token = "{CALLBACK_TOKEN}"
+        clevertap_callback_url = "http://127.0.0.1:9/sms/generic?account=TEST"
+        default_country = "IN"
+        """
+    ) + (f"[providers.{nickname}.options]\n{options}" if options else "")
+
+
+PINGBIX = provider("pingbix-in", "pingbix", 'userid = "acme"\npassword = "pw"\nsenderid = "ACME"\n')
+
+
+def write_config(folder: Path, database_url: str, providers: str) -> Path:
+    path = folder / "smsgate.toml"
+    # No dispatch workers: these tests are about start-up and intake, not about sending.
+    path.write_text(
+        f'[gateway]\ndatabase_url = "{database_url}"\n[gateway.dispatch]\nenabled = false\n'
+        + providers
+    )
+    return path
+
+
+class _Misspelt:
+    """A plugin whose author mistyped a hook name: it fails to register."""
+
+    @hookimpl
+    def build_payloads(self) -> None:
+        return None
+
+
+def test_broken_provider_answers_503_with_the_reason_and_the_others_keep_working(
+    tmp_path, database_url, caplog
+):
+    plugins = load_plugins(extra={"misspelt": _Misspelt()})
+    path = write_config(tmp_path, database_url, PINGBIX + provider("broken-one", "misspelt"))
+    config = load_config(path, plugins, {})
+    assert list(config.broken) == ["broken-one"]
+
+    with caplog.at_level("ERROR", logger="smsgate"), ServerThread(create_app(config)) as server:
+        record = {"to": "9876543210", "body": "hello", "message_id": "m-1."}
+        broken = httpx.post(f"{server.url}/clevertap/broken-one", json=record, headers=AUTH)
+        working = httpx.post(f"{server.url}/clevertap/pingbix-in", json=record, headers=AUTH)
+        ready = httpx.get(f"{server.url}/readyz")
+
+    assert broken.status_code == 503
+    assert broken.json()["error"].startswith(
+        "provider 'broken-one' is unavailable: plugin 'misspelt' failed to register"
+    )
+    assert working.status_code == 202
+    assert working.json()["accepted"] == 1
+    assert ready.status_code == 200
+    assert ready.json()["providers"]["pingbix-in"] == "ok"
+    assert "failed to register" in ready.json()["providers"]["broken-one"]
+    # Loudly: the log names the nickname and the reason at start-up.
+    assert "provider 'broken-one' is unavailable: plugin 'misspelt' failed" in caplog.text
+
+
+def test_serve_strict_refuses_to_start_with_a_broken_plugin(tmp_path, install_plugin):
+    install_plugin("crashing", "raise RuntimeError('vendor SDK missing')\n")
+    path = write_config(tmp_path, "sqlite:///gw.db", PINGBIX + provider("crashing-one", "crashing"))
+    result = CliRunner().invoke(main, ["serve", "--strict", "--config", str(path)])
+    assert result.exit_code == 1
+    assert (
+        "provider 'crashing-one' is unavailable: plugin 'crashing' failed to import: "
+        "RuntimeError: vendor SDK missing"
+    ) in result.stderr
+    assert "error: refusing to start with broken providers (--strict)" in result.stderr
+    assert not (tmp_path / "gw.db").exists()  # it stopped before touching anything
+
+
+def test_serve_refuses_a_bad_file_with_exit_2(tmp_path):
+    path = tmp_path / "smsgate.toml"
+    path.write_text("[gateway]\nworkers = 4\n")
+    result = CliRunner().invoke(main, ["serve", "--config", str(path)])
+    assert result.exit_code == 2
+    assert f"{path}: invalid configuration" in result.stderr
+    assert "  - gateway.workers: unknown key" in result.stderr
+
+
+@pytest.mark.postgres
+@pytest.mark.parametrize("empty_database_url", ["postgresql"], indirect=True)
+def test_serve_on_an_empty_postgresql_schema_says_to_run_db_upgrade_and_exits_1(
+    tmp_path, empty_database_url
+):
+    path = write_config(tmp_path, empty_database_url, PINGBIX)
+    done = subprocess.run(
+        [str(SMSGATE), "serve", "--config", str(path), "--port", "0"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 1
+    assert done.stderr.rstrip().splitlines()[-1] == (
+        "error: the database is empty, this smsgate needs revision "
+        f"{_head()}: run `smsgate db upgrade` (with the same --config) and start again"
+    )
+    assert "Traceback" not in done.stderr
+
+
+def test_serve_migrates_an_empty_sqlite_file_and_serves(tmp_path):
+    path = write_config(tmp_path, "sqlite:///fresh.db", PINGBIX)
+    config = load_config(path, load_plugins(), {})
+    with ServerThread(create_app(config)) as server:
+        ready = httpx.get(f"{server.url}/readyz")
+    assert ready.status_code == 200
+    assert (tmp_path / "fresh.db").exists()
+
+
+def _head() -> str | None:
+    from smsgate.storage.database import head_revision
+
+    return head_revision()
+
+
+# --- the start-up guard, at the ASGI level --------------------------------------------------
+
+
+def _lifespan_app(error: BaseException) -> object:
+    async def app(scope: Scope, receive: Receive, send: Send) -> None:
+        await receive()
+        # What Starlette does: report the failure with the traceback, then re-raise.
+        await send({"type": "lifespan.startup.failed", "message": "Traceback (most recent..."})
+        raise error
+
+    return app
+
+
+async def _start(guard: StartupGuard, sent: list[Message]) -> None:
+    async def receive() -> Message:
+        return {"type": "lifespan.startup"}
+
+    async def send(message: Message) -> None:
+        sent.append(message)
+
+    await guard({"type": "lifespan", "asgi": {"version": "3.0"}}, receive, send)
+
+
+def test_expected_start_up_failure_is_kept_as_one_line_without_traceback():
+    error = SchemaOutdatedError("the database is empty: run `smsgate db upgrade`")
+    guard = StartupGuard(_lifespan_app(error))  # type: ignore[arg-type]
+    sent: list[Message] = []
+    asyncio.run(_start(guard, sent))
+    assert sent == [{"type": "lifespan.startup.failed", "message": ""}]
+    assert guard.failure == "the database is empty: run `smsgate db upgrade`"
+
+
+def test_unexpected_start_up_failure_keeps_its_traceback():
+    guard = StartupGuard(_lifespan_app(RuntimeError("a bug")))  # type: ignore[arg-type]
+    sent: list[Message] = []
+    with pytest.raises(RuntimeError, match="a bug"):
+        asyncio.run(_start(guard, sent))
+    assert sent == [{"type": "lifespan.startup.failed", "message": "Traceback (most recent..."}]
+    assert guard.failure is None

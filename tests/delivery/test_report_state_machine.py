@@ -1,0 +1,188 @@
+"""Random orders and duplicates of reports and send results, against the real database.
+
+Hypothesis drives one message through any interleaving of: a vendor report (buffered,
+delivered, failed with or without a code, clicked), a repeat of an earlier report, the send
+result that stores the vendor id (through the dispatcher's own transaction, which matches
+early reports), a repeat of the send result's matching, and the inbox sweep. After every
+step the stored state must equal what a simple model says: the status is the highest-ranked
+report's, the first final report wins, a code once stored stays, each CleverTap event is
+queued at most once and only for what happened, and every report is kept somewhere.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import timedelta
+from typing import Any
+
+import sqlalchemy as sa
+from delivery_helpers import EVENTS, INBOX, MESSAGES, OUTBOX, START, accept, report, send
+from hypothesis import settings
+from hypothesis import strategies as st
+from hypothesis.stateful import (
+    Bundle,
+    RuleBasedStateMachine,
+    invariant,
+    rule,
+    run_state_machine_as_test,
+)
+
+from smsgate.delivery.matching import match_inbox, store_reports, sweep_inbox
+from smsgate.delivery.reports import Report
+from smsgate.types import EventKind
+
+RANK = {"accepted": 0, "submitted": 20, "buffered": 30, "delivered": 100, "failed": 100}
+KINDS = [EventKind.BUFFERED, EventKind.DELIVERED, EventKind.FAILED, EventKind.CLICKED]
+REPORT_KINDS = [kind.value for kind in KINDS]
+
+
+class ReportMachine(RuleBasedStateMachine):
+    """One message, its reports and its send result, in any order."""
+
+    engine: sa.Engine
+
+    reports = Bundle("reports")
+
+    def __init__(self) -> None:
+        super().__init__()
+        tag = uuid.uuid4().hex[:10]
+        # A nickname of its own keeps examples apart without emptying the tables.
+        self.nickname = f"n{tag}"
+        self.message_id = f"m-{tag}."
+        self.vendor_id = f"tx-{tag}"
+        accept(self.engine, [self.message_id], nickname=self.nickname)
+        with self.engine.connect() as connection:
+            self.pk = connection.execute(
+                sa.select(MESSAGES.c.id).where(MESSAGES.c.message_id == self.message_id)
+            ).scalar_one()
+        self.now = START
+        self.sent = False
+        self.waiting: list[Report] = []
+        self.status = "accepted"
+        self.code: str | None = None
+        self.clicked = False
+        self.delivered_reports = 0
+        self.highest_rank_seen = 0
+
+    # --- the model -------------------------------------------------------------------
+
+    def _model(self, item: Report) -> None:
+        if not self.sent:
+            self.waiting.append(item)
+            return
+        if item.kind is EventKind.CLICKED:
+            self.clicked = True
+            return
+        target = item.kind.value
+        if RANK[target] > RANK[self.status]:
+            self.status = target
+            if item.kind is EventKind.FAILED and item.code is not None:
+                self.code = item.code
+
+    def _tick(self) -> None:
+        self.now += timedelta(seconds=1)
+
+    # --- rules -------------------------------------------------------------------------
+
+    @rule(
+        target=reports,
+        kind=st.sampled_from(KINDS),
+        code=st.none() | st.sampled_from(["901", "914", "916"]),
+        second=st.integers(min_value=0, max_value=59),
+    )
+    def vendor_reports(self, kind: EventKind, code: str | None, second: int) -> Report:
+        fields: dict[str, Any] = {"code": code} if kind is EventKind.FAILED else {}
+        if kind is EventKind.CLICKED:
+            fields = {"url": "https://acme.in/x"}
+        item = report(self.vendor_id, kind, at=START + timedelta(seconds=second), **fields)
+        self._deliver(item)
+        return item
+
+    @rule(item=reports)
+    def vendor_repeats_a_report(self, item: Report) -> None:
+        self._deliver(item)
+
+    @rule()
+    def send_result_lands(self) -> None:
+        self._tick()
+        if not self.sent:
+            send(self.engine, {self.message_id: self.vendor_id}, self.now, nickname=self.nickname)
+            self.sent = True
+            self.status = "submitted"
+            for item in self.waiting:
+                self._model(item)
+            self.waiting = []
+        else:
+            # A second result for the same message (another worker, a retried commit):
+            # its matching finds nothing left to do.
+            with self.engine.begin() as connection:
+                match_inbox(connection, [self.pk], self.now)
+
+    @rule()
+    def inbox_is_swept(self) -> None:
+        self._tick()
+        sweep_inbox(self.engine, self.now, retention=72 * 3600)
+
+    def _deliver(self, item: Report) -> None:
+        self._tick()
+        store_reports(self.engine, self.nickname, [item], self.now)
+        self.delivered_reports += 1
+        self._model(item)
+
+    # --- invariants ----------------------------------------------------------------------
+
+    def _row(self) -> sa.Row:
+        with self.engine.connect() as connection:
+            return connection.execute(sa.select(MESSAGES).where(MESSAGES.c.id == self.pk)).one()
+
+    @invariant()
+    def status_is_the_models_and_never_moves_down(self) -> None:
+        row = self._row()
+        assert row.status == self.status
+        assert row.status_rank >= self.highest_rank_seen
+        self.highest_rank_seen = row.status_rank
+
+    @invariant()
+    def a_stored_code_is_the_first_final_failures_and_stays(self) -> None:
+        assert self._row().failure_code == (self.code if self.status == "failed" else None)
+
+    @invariant()
+    def clevertap_gets_each_event_at_most_once_and_only_what_happened(self) -> None:
+        with self.engine.connect() as connection:
+            rows = connection.execute(
+                sa.select(OUTBOX.c.event, OUTBOX.c.record).where(OUTBOX.c.message_pk == self.pk)
+            ).all()
+        events = sorted(row.event for row in rows)
+        expected = sorted(
+            ([self.status] if self.status in ("delivered", "failed") else [])
+            + (["clicked"] if self.clicked else [])
+        )
+        assert events == expected
+        for row in rows:
+            assert row.record["meta"] == self.message_id
+            if row.event == "failed":
+                assert row.record["code"] == (self.code or "900")
+
+    @invariant()
+    def every_report_is_kept_as_an_event_or_waits_in_the_inbox(self) -> None:
+        with self.engine.connect() as connection:
+            kept = connection.execute(
+                sa.select(sa.func.count())
+                .select_from(EVENTS)
+                .where(EVENTS.c.message_pk == self.pk, EVENTS.c.kind.in_(REPORT_KINDS))
+            ).scalar_one()
+            waiting = connection.execute(
+                sa.select(sa.func.count())
+                .select_from(INBOX)
+                .where(INBOX.c.nickname == self.nickname)
+            ).scalar_one()
+        assert kept + waiting == self.delivered_reports
+        assert waiting == len(self.waiting)
+
+
+def test_any_order_of_reports_duplicates_and_send_results_keeps_the_invariants(engine):
+    ReportMachine.engine = engine
+    run_state_machine_as_test(
+        ReportMachine,
+        settings=settings(max_examples=30, stateful_step_count=12, deadline=None),
+    )

@@ -1,0 +1,304 @@
+"""Each outcome of a send, as stored: submitted, retry, failed, unknown, expired (both DBs)."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+import sqlalchemy as sa
+from dispatch_helpers import RigFactory, events, kinds, message, provider_toml, texts
+from fakevendor import Fault
+
+from smsgate.dispatch import queue
+from smsgate.storage.models import MessageStatus
+
+pytest_plugins = ["dispatch_fixtures"]
+
+
+def test_submitted_message_keeps_the_vendor_id(make_rig: RigFactory) -> None:
+    rig = make_rig()
+    rig.accept(texts(1))
+
+    report = rig.dispatch()
+
+    row = message(rig.engine, "m0")
+    assert report.submitted == 1
+    assert row.status == MessageStatus.SUBMITTED
+    assert row.vendor_id == "fv-1"
+    assert row.attempts == 1
+    assert row.lease_owner is None
+    assert kinds(rig.engine, "m0") == ["sending", "submitted"]
+    assert events(rig.engine, "m0")[-1].payload["vendor_id"] == "fv-1"
+    assert rig.vendor.received() == {"m0": 1}
+
+
+def test_a_503_schedules_a_retry_with_jittered_backoff_then_sends(make_rig: RigFactory) -> None:
+    rig = make_rig(backoff_base=2.0)
+    rig.accept(texts(1))
+    rig.vendor.fail_next(Fault(503))
+
+    rig.dispatch()
+
+    row = message(rig.engine, "m0")
+    assert row.status == MessageStatus.ACCEPTED
+    assert row.attempts == 1
+    # First retry: random(0, base * 2**0) with the jitter source at 0.5.
+    assert row.next_attempt_at == rig.clock() + timedelta(seconds=1.0)
+    assert "503" in row.failure_description
+    assert rig.dispatch().claimed == 0  # not due yet
+
+    rig.clock.advance(1.0)
+    rig.dispatch()
+
+    row = message(rig.engine, "m0")
+    assert row.status == MessageStatus.SUBMITTED
+    assert row.attempts == 2
+    assert kinds(rig.engine, "m0") == ["sending", "retry", "sending", "submitted"]
+
+
+def test_backoff_doubles_per_attempt_up_to_the_cap(make_rig: RigFactory) -> None:
+    rig = make_rig(backoff_base=1.0, backoff_cap=5.0, max_attempts=10)
+    rig.accept(texts(1))
+    rig.vendor.standing = Fault(503)
+    rig.jitter.append(0.999)
+
+    delays = []
+    for _ in range(5):
+        before = rig.clock()
+        rig.dispatch()
+        row = message(rig.engine, "m0")
+        delays.append(round((row.next_attempt_at - before).total_seconds(), 2))
+        rig.clock.now = row.next_attempt_at
+
+    assert delays == [1.0, 2.0, 4.0, 5.0, 5.0]
+
+
+def test_retry_after_from_the_vendor_is_honoured(make_rig: RigFactory) -> None:
+    rig = make_rig()
+    rig.accept(texts(1))
+    rig.vendor.fail_next(Fault(429, retry_after="120"))
+
+    rig.dispatch()
+
+    row = message(rig.engine, "m0")
+    assert row.next_attempt_at == rig.clock() + timedelta(seconds=120)
+    rig.clock.advance(119)
+    assert rig.dispatch().claimed == 0
+    rig.clock.advance(1)
+    assert rig.dispatch().submitted == 1
+
+
+def test_retries_end_with_904_after_max_attempts(make_rig: RigFactory) -> None:
+    rig = make_rig(max_attempts=3)
+    rig.accept(texts(1))
+    rig.vendor.standing = Fault(502)
+    rig.jitter.append(0.0)
+
+    for _ in range(3):
+        rig.dispatch()
+
+    row = message(rig.engine, "m0")
+    assert row.status == MessageStatus.FAILED
+    assert row.failure_code == "904"
+    assert "gave up after 3 attempts" in row.failure_description
+    assert rig.vendor.received() == {"m0": 3}
+    assert rig.dispatch().claimed == 0
+
+
+def test_vendor_refusal_fails_with_its_clevertap_code(make_rig: RigFactory) -> None:
+    rig = make_rig()
+    rig.accept(texts(1, body="[invalid] hello"))
+
+    rig.dispatch()
+
+    row = message(rig.engine, "m0")
+    assert row.status == MessageStatus.FAILED
+    assert row.failure_code == "910"
+    assert row.failure_description == "invalid number"
+    assert events(rig.engine, "m0")[-1].code == "910"
+
+
+def test_message_refused_by_the_plugin_fails_without_reaching_the_vendor(
+    make_rig: RigFactory,
+) -> None:
+    rig = make_rig()
+    rig.accept([{"to": "9845012345", "template_id": "1107", "message_id": "t0"}])
+
+    rig.dispatch()
+
+    row = message(rig.engine, "t0")
+    assert (row.status, row.failure_code) == (MessageStatus.FAILED, "908")
+    assert rig.vendor.received() == {}
+
+
+def test_a_500_leaves_the_message_unknown_and_it_is_never_resent(make_rig: RigFactory) -> None:
+    rig = make_rig()
+    rig.accept(texts(1))
+    rig.vendor.fail_next(Fault(500))
+
+    rig.dispatch()
+    rig.clock.advance(3600)
+    again = rig.dispatch()
+
+    row = message(rig.engine, "m0")
+    assert row.status == MessageStatus.UNKNOWN
+    assert row.failure_description == "vendor said 500"
+    assert again.claimed == 0
+    assert rig.vendor.received() == {"m0": 1}
+
+
+def test_a_read_timeout_leaves_the_message_unknown(make_rig: RigFactory, vendor) -> None:
+    rig = make_rig(providers=provider_toml("fake", vendor.url, read_timeout=0.2))
+    rig.accept(texts(1))
+    rig.vendor.fail_next(Fault(delay=1.0))
+
+    rig.dispatch()
+
+    row = message(rig.engine, "m0")
+    assert row.status == MessageStatus.UNKNOWN
+    assert "ReadTimeout" in row.failure_description
+
+
+def test_a_message_older_than_its_validity_fails_with_916_unsent(make_rig: RigFactory) -> None:
+    rig = make_rig(validity=600)
+    rig.accept(texts(1))
+    rig.clock.advance(600)
+
+    report = rig.dispatch()
+
+    row = message(rig.engine, "m0")
+    assert report.expired == 1
+    assert (row.status, row.failure_code) == (MessageStatus.FAILED, "916")
+    assert row.attempts == 0
+    assert rig.vendor.received() == {}
+
+
+def test_a_retry_due_after_the_validity_fails_with_916_now(make_rig: RigFactory) -> None:
+    rig = make_rig(validity=60)
+    rig.accept(texts(1))
+    rig.vendor.fail_next(Fault(503, retry_after="90"))
+
+    rig.dispatch()
+
+    row = message(rig.engine, "m0")
+    assert (row.status, row.failure_code) == (MessageStatus.FAILED, "916")
+
+
+def test_a_plugin_raising_in_build_payload_retries_the_whole_group(
+    make_rig: RigFactory, caplog: pytest.LogCaptureFixture
+) -> None:
+    rig = make_rig()
+    rig.accept(texts(3))
+    rig.plugin.raise_in_build = True
+
+    report = rig.dispatch()
+
+    assert report.retried == 3
+    assert {message(rig.engine, f"m{i}").status for i in range(3)} == {MessageStatus.ACCEPTED}
+    assert "build_payload" in caplog.text
+    rig.plugin.raise_in_build = False
+    rig.clock.advance(10)
+    assert rig.dispatch().submitted == 3
+
+
+def test_a_plugin_raising_in_send_batch_makes_every_message_unknown(
+    make_rig: RigFactory,
+) -> None:
+    rig = make_rig()
+    rig.accept(texts(3))
+    rig.plugin.raise_in_send = True
+
+    report = rig.dispatch()
+
+    assert report.unknown == 3
+    row = message(rig.engine, "m1")
+    assert row.status == MessageStatus.UNKNOWN
+    assert "send_batch" in row.failure_description
+
+
+def test_an_expired_lease_is_reclaimed_as_unknown_with_a_reason(make_rig: RigFactory) -> None:
+    rig = make_rig(lease=30, send_timeout=10)
+    rig.accept(texts(2))
+    claim = queue.claim(
+        rig.engine, queue.Route("fake"), owner="dead-worker", now=rig.clock(), settings=rig.settings
+    )
+    assert len(claim.messages) == 2
+
+    rig.clock.advance(29)
+    assert rig.run(lambda d: d.reclaim()) == 0
+    rig.clock.advance(2)
+    assert rig.run(lambda d: d.reclaim()) == 2
+
+    row = message(rig.engine, "m0")
+    assert row.status == MessageStatus.UNKNOWN
+    assert row.failure_description == queue.LEASE_EXPIRED
+    assert kinds(rig.engine, "m0") == ["sending", "unknown"]
+    assert rig.dispatch().claimed == 0
+
+
+def test_a_worker_whose_lease_was_reclaimed_cannot_overwrite_the_message(
+    make_rig: RigFactory,
+) -> None:
+    rig = make_rig(lease=30, send_timeout=10)
+    rig.accept(texts(1))
+    route = queue.Route("fake")
+    claim = queue.claim(rig.engine, route, owner="zombie", now=rig.clock(), settings=rig.settings)
+    rig.clock.advance(31)
+    rig.run(lambda d: d.reclaim())
+
+    from smsgate.dispatch.outcomes import Decision
+    from smsgate.dispatch.throttle import Verdict
+
+    late = queue.record(
+        rig.engine,
+        route,
+        [Decision(claim.messages[0].id, MessageStatus.SUBMITTED, "submitted", 1, vendor_id="v9")],
+        owner="zombie",
+        now=rig.clock(),
+        verdict=Verdict.HEALTHY,
+        reason=None,
+        settings=rig.settings,
+    )
+
+    row = message(rig.engine, "m0")
+    assert late.applied == 0 and late.late == 1
+    assert row.status == MessageStatus.UNKNOWN
+    assert row.vendor_id is None
+    assert kinds(rig.engine, "m0") == ["sending", "unknown", "late_result"]
+    assert events(rig.engine, "m0")[-1].payload["vendor_id"] == "v9"
+
+
+def test_final_failures_and_expiries_are_queued_for_clevertap(make_rig: RigFactory) -> None:
+    rig = make_rig(validity=600)
+    rig.accept(texts(1, body="[invalid] hello"))
+    rig.dispatch()
+    rig.accept(texts(1, prefix="old"))
+    rig.clock.advance(600)
+    rig.dispatch()
+
+    outbox = sa.table(
+        "relay_outbox", sa.column("message_pk"), sa.column("event"), sa.column("record", sa.JSON)
+    )
+    with rig.engine.connect() as connection:
+        queued = {
+            row.message_pk: (row.event, row.record["code"])
+            for row in connection.execute(sa.select(outbox))
+        }
+    assert queued == {
+        message(rig.engine, "m0").id: ("failed", "910"),
+        message(rig.engine, "old0").id: ("failed", "916"),
+    }
+
+
+def test_a_plugin_that_builds_a_request_twice_sends_it_once(
+    make_rig: RigFactory, caplog: pytest.LogCaptureFixture
+) -> None:
+    rig = make_rig()
+    rig.accept(texts(2))
+    rig.plugin.duplicate_first = True
+
+    report = rig.dispatch()
+
+    assert report.submitted == 2
+    assert rig.vendor.received() == {"m0": 1, "m1": 1}
+    assert "outside its batch or twice" in caplog.text

@@ -1,0 +1,68 @@
+"""Secrets in URLs never reach the log: callback tokens and credentials in queries."""
+
+from __future__ import annotations
+
+import logging
+
+import httpx
+import pytest
+from conftest import CALLBACK_TOKEN
+
+from smsgate.host.redaction import redact, redact_logs
+
+
+@pytest.fixture
+def logger():
+    name = "smsgate-test-redaction"
+    redact_logs(name)
+    return logging.getLogger(name)
+
+
+def test_the_access_log_never_shows_a_callback_token(logger):
+    record = logger.makeRecord(
+        logger.name,
+        logging.INFO,
+        __file__,
+        1,
+        '%s - "%s %s HTTP/%s" %d',
+        (
+            "127.0.0.1:5000",
+            "GET",
+            f"/callbacks/pingbix-in/{CALLBACK_TOKEN}?Transactionid=1",
+            "1.1",
+            200,
+        ),
+        None,
+    )
+
+    for redactor in logger.filters:
+        redactor.filter(record)
+
+    assert CALLBACK_TOKEN not in record.getMessage()
+    assert "/callbacks/pingbix-in/****?Transactionid=1" in record.getMessage()
+
+
+def test_an_http_client_log_line_never_shows_a_password_in_a_query(logger, caplog):
+    url = httpx.URL(
+        "https://app.pingbix.com/SMSApi/report/status?userid=acme&password=s3cret-pw&uuid=42"
+    )
+
+    with caplog.at_level(logging.INFO, logger=logger.name):
+        logger.info('HTTP Request: %s %s "%s"', "GET", url, "HTTP/1.1 200 OK")
+
+    assert "s3cret-pw" not in caplog.text
+    assert "userid=acme&password=****&uuid=42" in caplog.text
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("/x?apikey=abc&n=1", "/x?apikey=****&n=1"),
+        ("/x?API_KEY=abc", "/x?API_KEY=****"),
+        ("/x?keyword=abc", "/x?keyword=abc"),
+        ("/callbacks/a/b", "/callbacks/a/****"),
+        ("/clevertap/pingbix-in", "/clevertap/pingbix-in"),
+    ],
+)
+def test_only_secrets_are_masked(text, expected):
+    assert redact(text) == expected

@@ -1,0 +1,81 @@
+"""CleverTap's JSON bodies read into records: single, batched, global keys."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from smsgate.errors import RequestError
+from smsgate.intake.payloads import MAX_RECORDS, record_from_pairs, records_from_json
+
+
+def read(document: object) -> list[object]:
+    return records_from_json(json.dumps(document).encode())
+
+
+def test_a_single_record_is_the_top_level_object():
+    assert read({"to": "1", "body": "x"}) == [{"to": "1", "body": "x"}]
+
+
+def test_keys_outside_the_batch_apply_to_records_that_do_not_set_them():
+    records = read(
+        {
+            "template_id": "G",
+            "campaign_id": "C",
+            "messages": [
+                {"to": "1"},
+                {"to": "2", "template_id": "own"},
+                {"to": "3", "campaign_id": None},
+            ],
+        }
+    )
+
+    assert records == [
+        {"template_id": "G", "campaign_id": "C", "to": "1"},
+        {"template_id": "own", "campaign_id": "C", "to": "2"},
+        # The record said null itself: its own value wins, as with any other value.
+        {"template_id": "G", "campaign_id": None, "to": "3"},
+    ]
+
+
+def test_entries_that_are_not_objects_are_passed_on_to_be_rejected_by_index():
+    assert read({"template_id": "G", "messages": ["x", 1, None]}) == ["x", 1, None]
+
+
+def test_a_utf8_byte_order_mark_is_allowed():
+    assert records_from_json(b'\xef\xbb\xbf{"to": "1"}') == [{"to": "1"}]
+
+
+def test_exactly_1000_records_are_allowed():
+    assert len(read({"messages": [{"to": "1"}] * MAX_RECORDS})) == MAX_RECORDS
+
+
+@pytest.mark.parametrize(
+    ("body", "status", "fragment"),
+    [
+        (b"", 400, "empty"),
+        (b"  \n", 400, "empty"),
+        (b"{", 400, "not valid JSON"),
+        (b"\xff", 400, "UTF-8"),
+        (b"[1]", 400, "not an array"),
+        (b"12", 400, "not a number"),
+        (b"true", 400, "not a boolean"),
+        (b'{"messages": "x"}', 400, "must be an array"),
+        (b'{"messages": []}', 400, "empty array"),
+        (b"[" * 50_000, 400, "nested too deeply"),
+        (json.dumps({"messages": [{}] * (MAX_RECORDS + 1)}).encode(), 413, "at most 1000"),
+    ],
+)
+def test_unusable_bodies_are_refused_with_status_and_reason(body, status, fragment):
+    with pytest.raises(RequestError) as refused:
+        records_from_json(body)
+
+    assert refused.value.status_code == status
+    assert fragment in refused.value.message
+
+
+def test_form_fields_are_one_record_and_no_fields_is_an_error():
+    assert record_from_pairs({"to": "1"}) == [{"to": "1"}]
+    with pytest.raises(RequestError, match="no fields"):
+        record_from_pairs({})
