@@ -369,24 +369,17 @@ def profiled(py_spy: str, pid: int, path: Path, rate: int = 250) -> Iterator[Pat
     The file is py-spy's ``raw`` format, one ``frame;frame;… count`` line per stack, which
     speedscope and flame graph tools read; :func:`profile_shares` sums it up.
     """
-    command = [
-        py_spy,
-        "record",
-        "--pid",
-        str(pid),
-        "--rate",
-        str(rate),
-        "--format",
-        "raw",
-        "--nonblocking",
-        "--output",
-        str(path),
-    ]
-    sampler = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    # Not --nonblocking: reading a running process loses deep stacks (phonenumbers, say)
+    # more often than shallow ones, which skews the shares; pausing it costs some speed.
+    command = [py_spy, "record", "--pid", str(pid), "--rate", str(rate), "--format", "raw"]
+    command += ["--output", str(path)]
+    errors = path.with_name(path.name + ".log")
+    with errors.open("wb") as stderr:
+        sampler = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=stderr)
     time.sleep(0.5)  # attaching takes a moment; samples before it would be lost anyway
     if sampler.poll() is not None:
-        error = sampler.stderr.read().decode(errors="replace") if sampler.stderr else ""
-        raise BenchError(f"py-spy could not attach to process {pid}: {error.strip()}")
+        said = errors.read_text(encoding="utf-8", errors="replace").strip()
+        raise BenchError(f"py-spy could not attach to process {pid}: {said}")
     try:
         yield path
     finally:
@@ -398,17 +391,28 @@ def profiled(py_spy: str, pid: int, path: Path, rate: int = 250) -> Iterator[Pat
             sampler.wait()
 
 
+#: Innermost frames of threads waiting for work, which py-spy does not always see as idle.
+IDLE_FRAMES = (
+    "_worker (concurrent/futures/thread.py",
+    "Condition.wait (threading.py",
+    "select (selectors.py",
+)
+
+
 def profile_shares(path: Path, marks: Sequence[tuple[str, str]]) -> list[tuple[str, float]]:
     """The share of busy samples under each mark, in ``marks`` order, then ``other``.
 
     ``marks`` are ``(label, text)`` pairs, most specific first: a stack counts for the first
-    mark whose text appears in one of its frames. Idle samples are not in the file.
+    mark whose text appears in one of its frames. Idle samples are left out.
     """
     counts = dict.fromkeys([label for label, _ in marks] + ["other"], 0)
     total = 0
     for line in path.read_text(encoding="utf-8", errors="replace").splitlines():
         stack, _, count = line.rpartition(" ")
         if not stack or not count.isdigit():
+            continue
+        innermost = stack.rsplit(";", 1)[-1]
+        if innermost.startswith(IDLE_FRAMES):
             continue
         total += int(count)
         label = next((label for label, text in marks if text in stack), "other")
