@@ -43,6 +43,13 @@ def _tune_sqlite(dbapi_connection: Any, _record: ConnectionPoolEntry) -> None:
     cursor.execute("PRAGMA synchronous=FULL")
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.execute("PRAGMA busy_timeout=30000")
+    # CleverTap's message ids land at random places in the unique index, so with a million
+    # stored messages each batch dirties about a thousand index pages. Checkpointing the WAL
+    # every 200 MB instead of every 4 MB writes a page once for many batches, and a 32 MB
+    # page cache keeps the upper index levels in memory (measured: 2x the insert rate).
+    cursor.execute("PRAGMA cache_size=-32768")
+    cursor.execute("PRAGMA wal_autocheckpoint=50000")
+    cursor.execute("PRAGMA journal_size_limit=67108864")
     cursor.close()
 
 
