@@ -13,13 +13,14 @@ import tempfile
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from bench import ingest
+from bench import dispatch, ingest, relay, reports
 from bench.harness import (
     DATABASES,
     SIZES,
     BenchError,
     Context,
     Result,
+    Size,
     find_py_spy,
     format_table,
     now_utc,
@@ -29,6 +30,23 @@ from bench.harness import (
 #: Every part, in the order they run; each takes a context and returns its measured lines.
 PARTS: dict[str, Callable[[Context], list[Result]]] = {
     ingest.PART: ingest.run,
+    dispatch.PART: dispatch.run,
+    reports.PART: reports.run,
+    relay.PART: relay.run,
+}
+
+
+#: What each part does at a size, for the progress lines.
+WORKLOADS: dict[str, Callable[[Size], str]] = {
+    ingest.PART: lambda size: (
+        f"{size.batches} batches of 1000 per line in {size.rounds} rounds, "
+        f"{size.prefill:,} stored for the full-table line"
+    ),
+    dispatch.PART: lambda size: (
+        f"{size.dispatch_messages:,} messages per line in {size.rounds} rounds"
+    ),
+    reports.PART: lambda size: f"{size.reports:,} reports per line in {size.rounds} rounds",
+    relay.PART: lambda size: f"{size.relay_records:,} records per line in {size.rounds} rounds",
 }
 
 
@@ -102,11 +120,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             py_spy=py_spy,
         )
         for part in args.parts:
-            print(
-                f"{part}: size {size.name}: {size.batches} batches of 1000 per line in "
-                f"{size.rounds} rounds, {size.prefill:,} stored for the full-table line",
-                flush=True,
-            )
+            print(f"{part}: size {size.name}: {WORKLOADS[part](size)}", flush=True)
             started = now_utc()
             try:
                 results = PARTS[part](context)

@@ -40,6 +40,8 @@ CALLBACK_TOKEN = "bench-dlr-token-0123456789"
 #: Where the provider's vendor API is said to be: a closed loopback port, so that nothing a
 #: benchmark stores can ever reach a real vendor. Parts that measure sending replace it.
 UNREACHABLE_VENDOR = "http://127.0.0.1:9"
+#: The same for CleverTap's callback URL.
+UNREACHABLE_CLEVERTAP = "http://127.0.0.1:9/clevertap-callback"
 
 
 class BenchError(RuntimeError):
@@ -60,11 +62,35 @@ class Size:
     warmup: int
     #: Messages stored before the "full table" line.
     prefill: int
+    #: Messages sent through the dispatcher (and through the ceiling) per line.
+    dispatch_messages: int
+    #: Delivery reports posted per line.
+    reports: int
+    #: Records relayed to CleverTap per line.
+    relay_records: int
 
 
 SIZES = {
-    "quick": Size("quick", batches=20, rounds=4, warmup=3, prefill=1_000_000),
-    "long": Size("long", batches=200, rounds=10, warmup=5, prefill=1_000_000),
+    "quick": Size(
+        "quick",
+        batches=20,
+        rounds=4,
+        warmup=3,
+        prefill=1_000_000,
+        dispatch_messages=6_000,
+        reports=6_000,
+        relay_records=20_000,
+    ),
+    "long": Size(
+        "long",
+        batches=200,
+        rounds=10,
+        warmup=5,
+        prefill=1_000_000,
+        dispatch_messages=50_000,
+        reports=50_000,
+        relay_records=200_000,
+    ),
 }
 
 
@@ -103,6 +129,8 @@ class Result:
     details: dict[str, Any] = field(default_factory=dict)
     #: False for figures such as latency or memory, compared with a limit as ``ceiling``.
     higher_is_better: bool = True
+    #: For a line without a target: the ratio the benchmark aims at, shown but not judged.
+    aim: float | None = None
 
     @property
     def ratio(self) -> float:
@@ -137,39 +165,55 @@ def write_config(
     *,
     vendor_url: str = UNREACHABLE_VENDOR,
     dispatch: bool = False,
+    delivery: bool = True,
+    clevertap_url: str = UNREACHABLE_CLEVERTAP,
+    dispatch_settings: dict[str, float] | None = None,
+    delivery_settings: dict[str, float] | None = None,
 ) -> Path:
     """A gateway config with one Pingbix nickname, :data:`NICKNAME`, on ``database_url``.
 
-    Dispatch workers are off unless ``dispatch``: a part measures one thing at a time.
+    Dispatch workers are off unless ``dispatch``, and the delivery workers (the relay to
+    CleverTap) unless ``delivery``: a part measures one thing at a time. ``*_settings`` are
+    further keys of ``[gateway.dispatch]`` and ``[gateway.delivery]``.
     """
+    gateway = textwrap.dedent(
+        f"""\
+        [gateway]
+        database_url = "{database_url}"
+        public_url = "http://127.0.0.1:8000"
+        auto_migrate = false
+        """
+    )
+    dispatch_table = _table("gateway.dispatch", {"enabled": dispatch, **(dispatch_settings or {})})
+    delivery_table = _table("gateway.delivery", {"enabled": delivery, **(delivery_settings or {})})
+    provider = textwrap.dedent(
+        f"""\
+        [providers.{NICKNAME}]
+        plugin = "pingbix"
+        token = "{TOKEN}"
+        callback_token = "{CALLBACK_TOKEN}"
+        clevertap_callback_url = "{clevertap_url}"
+        default_country = "IN"
+
+        [providers.{NICKNAME}.options]
+        base_url = "{vendor_url}"
+        userid = "bench"
+        password = "bench-password"
+        senderid = "BENCHN"
+        """
+    )
     path.write_text(
-        textwrap.dedent(
-            f"""\
-            [gateway]
-            database_url = "{database_url}"
-            public_url = "http://127.0.0.1:8000"
-            auto_migrate = false
-
-            [gateway.dispatch]
-            enabled = {"true" if dispatch else "false"}
-
-            [providers.{NICKNAME}]
-            plugin = "pingbix"
-            token = "{TOKEN}"
-            callback_token = "{CALLBACK_TOKEN}"
-            clevertap_callback_url = "http://127.0.0.1:9/clevertap-callback"
-            default_country = "IN"
-
-            [providers.{NICKNAME}.options]
-            base_url = "{vendor_url}"
-            userid = "bench"
-            password = "bench-password"
-            senderid = "BENCHN"
-            """
-        ),
-        encoding="utf-8",
+        "\n".join((gateway, dispatch_table, delivery_table, provider)), encoding="utf-8"
     )
     return path
+
+
+def _table(name: str, keys: dict[str, Any]) -> str:
+    lines = [f"[{name}]"]
+    for key, value in keys.items():
+        text = ("true" if value else "false") if isinstance(value, bool) else repr(value)
+        lines.append(f"{key} = {text}")
+    return "\n".join(lines) + "\n"
 
 
 @contextlib.contextmanager
@@ -217,6 +261,17 @@ def fresh_database(
             with admin.connect() as connection:
                 connection.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
             admin.dispose()
+
+
+def watcher_engine(url: str) -> sa.Engine:
+    """An engine for the benchmark's polling reads, which must not get in the gateway's way.
+
+    Not :func:`smsgate.storage.database.create_engine`: on SQLite that begins every
+    transaction, reads too, with ``BEGIN IMMEDIATE``, the write lock, and a poll every few
+    milliseconds would queue the gateway's writers behind it. In autocommit a read takes no
+    lock at all (WAL).
+    """
+    return sa.create_engine(url, isolation_level="AUTOCOMMIT")
 
 
 def smsgate_executable() -> str:
@@ -333,6 +388,76 @@ class GatewayProcess:
             process.wait()
 
 
+class HelperProcess:
+    """A stand-in server of the benchmark (``python -m bench.<module> --port P``).
+
+    Ready once its port accepts connections. Used for the fake vendor, the bare Starlette
+    ceiling and the fake CleverTap, each in a process of its own like the real peers.
+    """
+
+    def __init__(self, module: str, log: Path, *args: str) -> None:
+        self.module = module
+        self.log = log
+        self.args = args
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.process: subprocess.Popen[bytes] | None = None
+        self.peak_rss_bytes: int | None = None
+
+    def __enter__(self) -> HelperProcess:
+        command = [sys.executable, "-m", self.module, "--port", str(self.port), *self.args]
+        with self.log.open("ab") as log:
+            self.process = subprocess.Popen(
+                command, stdout=log, stderr=subprocess.STDOUT, cwd=Path(__file__).parents[1]
+            )
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise BenchError(f"{self.module} exited at start; see {self.log}")
+            with (
+                contextlib.suppress(OSError),
+                socket.create_connection(("127.0.0.1", self.port), timeout=1),
+            ):
+                return self
+            time.sleep(0.05)
+        self.stop()
+        raise BenchError(f"{self.module} did not listen within 30 s; see {self.log}")
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    @property
+    def pid(self) -> int:
+        """The process id."""
+        if self.process is None:
+            raise BenchError(f"{self.module} is not running")
+        return self.process.pid
+
+    def stop(self) -> None:
+        """SIGTERM, then SIGKILL if it hangs."""
+        process = self.process
+        if process is None or process.poll() is not None:
+            return
+        with contextlib.suppress(BenchError, OSError):
+            self.peak_rss_bytes = peak_rss_bytes(process.pid)
+        process.send_signal(signal.SIGTERM)
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+def cpu_seconds(pid: int) -> float:
+    """User plus system CPU time process ``pid`` has used so far, from /proc."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text(encoding="ascii").rsplit(")", 1)[1].split()
+    except OSError as exc:
+        raise BenchError(f"cannot read the CPU time of process {pid}: {exc}") from None
+    # Fields 14 and 15 of stat (utime, stime), counted after the command name.
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def peak_rss_bytes(pid: int) -> int:
     """VmHWM of process ``pid``, from /proc, in bytes."""
     try:
@@ -396,6 +521,8 @@ IDLE_FRAMES = (
     "_worker (concurrent/futures/thread.py",
     "Condition.wait (threading.py",
     "select (selectors.py",
+    # Newer py-spy names methods with their class.
+    "EpollSelector.select (selectors.py",
 )
 
 
@@ -403,7 +530,9 @@ def profile_shares(path: Path, marks: Sequence[tuple[str, str]]) -> list[tuple[s
     """The share of busy samples under each mark, in ``marks`` order, then ``other``.
 
     ``marks`` are ``(label, text)`` pairs, most specific first: a stack counts for the first
-    mark whose text appears in one of its frames. Idle samples are left out.
+    mark whose text appears in one of its frames; a text starting with ``@`` must appear in
+    the innermost frame (for code such as a middleware that every stack passes through).
+    Idle samples are left out.
     """
     counts = dict.fromkeys([label for label, _ in marks] + ["other"], 0)
     total = 0
@@ -415,7 +544,14 @@ def profile_shares(path: Path, marks: Sequence[tuple[str, str]]) -> list[tuple[s
         if innermost.startswith(IDLE_FRAMES):
             continue
         total += int(count)
-        label = next((label for label, text in marks if text in stack), "other")
+        label = next(
+            (
+                label
+                for label, text in marks
+                if (text[1:] in innermost if text.startswith("@") else text in stack)
+            ),
+            "other",
+        )
         counts[label] += int(count)
     return [(label, count / total if total else 0.0) for label, count in counts.items()]
 
@@ -513,7 +649,7 @@ def format_table(results: Sequence[Result]) -> str:
                 f"{r.ceiling:,.0f} ({r.ceiling_label})",
                 f"{r.ratio:.2f}",
                 _target_text(r),
-                {True: "pass", False: "FAIL", None: "info"}[r.passed],
+                _verdict(r),
                 rss,
             )
         )
@@ -528,8 +664,14 @@ def format_table(results: Sequence[Result]) -> str:
 
 def _target_text(result: Result) -> str:
     if result.target is None:
-        return "-"
+        return "-" if result.aim is None else f"aim >= {result.aim:.2f}"
     return f"{'>=' if result.higher_is_better else '<='} {result.target:.2f}"
+
+
+def _verdict(result: Result) -> str:
+    if result.passed is None and result.aim is not None:
+        return "met" if result.ratio >= result.aim else "below"
+    return {True: "pass", False: "FAIL", None: "info"}[result.passed]
 
 
 def now_utc() -> datetime:

@@ -16,8 +16,9 @@ import re
 import tomllib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 import phonenumbers
 import sqlalchemy as sa
@@ -29,9 +30,11 @@ from pydantic import (
     StringConstraints,
     ValidationError,
     field_validator,
+    model_validator,
 )
 from pydantic_core import ErrorDetails
 
+from smsgate.admin.durations import format_duration, parse_duration
 from smsgate.delivery.settings import DeliverySettings
 from smsgate.dispatch.settings import DispatchSettings
 from smsgate.errors import ConfigError, PluginError
@@ -72,6 +75,10 @@ class GatewaySettings(BaseModel):
     #: Delivery reports, the CleverTap relay and status lookups: the ``[gateway.delivery]``
     #: table (see smsgate.delivery.settings).
     delivery: DeliverySettings = Field(default_factory=DeliverySettings)
+    #: ``text`` (readable) or ``json`` (one JSON object per line, for a log pipeline).
+    log_format: Literal["text", "json"] = "text"
+    #: Delete messages older than this (``"90d"``) in ``serve``, hourly; default: keep all.
+    purge_after: timedelta | None = None
 
     @field_validator("database_url")
     @classmethod
@@ -87,6 +94,31 @@ class GatewaySettings(BaseModel):
                 "e.g. https://sms.example.com"
             )
         return value.rstrip("/")
+
+    @field_validator("purge_after", mode="before")
+    @classmethod
+    def _is_duration(cls, value: object) -> object:
+        if isinstance(value, str):
+            try:
+                return parse_duration(value)
+            except ValueError:
+                # The value is not quoted back: no value from the file ever is.
+                raise ValueError(
+                    'must be a number and a unit (s, m, h, d or w) in double quotes, e.g. "90d"'
+                ) from None
+        if value is not None and not isinstance(value, timedelta):
+            raise ValueError('must be a duration in double quotes, e.g. "90d"')
+        return value
+
+    @model_validator(mode="after")
+    def _purge_spares_live_messages(self) -> GatewaySettings:
+        shortest = timedelta(seconds=self.dispatch.validity + self.delivery.lookup_grace)
+        if self.purge_after is not None and self.purge_after < shortest:
+            raise ValueError(
+                f"purge_after must be at least {format_duration(shortest)} (dispatch.validity "
+                "+ delivery.lookup_grace): younger messages may still be sent or looked up"
+            )
+        return self
 
     @field_validator("admin_token")
     @classmethod

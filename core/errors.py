@@ -12,6 +12,7 @@
     ├── CallbackError                a vendor's delivery report could not be parsed (.reason)
     ├── InvalidRecordError           one CleverTap record is unusable (.code, the CleverTap code)
     ├── SchemaOutdatedError          the schema is not this version's; says what to run
+    ├── ActionRefusedError           an operator action does not fit the row's state (.reason)
     └── RequestError                 an HTTP request to our endpoints is refused (.status_code)
 
 Messages never contain secrets: they name the setting, not its value.
@@ -100,6 +101,17 @@ class SchemaOutdatedError(SmsgateError):
     Usually older (the message says to run ``smsgate db upgrade``); possibly newer, when a
     later smsgate migrated it.
     """
+
+
+class ActionRefusedError(SmsgateError):
+    """An operator's action (retry, cancel, give up) does not fit the row's current state.
+
+    ``reason`` says what the row's state is and what to do instead.
+    """
+
+    def __init__(self, reason: str) -> None:
+        self.reason = reason
+        super().__init__(reason)
 
 
 class RequestError(SmsgateError):

@@ -91,10 +91,15 @@ def test_wheel_holds_every_module_and_data_file_of_the_sources(wheel):
         "smsgate_example_provider/py.typed",
     } <= names
     assert any(n.startswith("smsgate/storage/migrations/versions/0001_") for n in names)
+    templates = REPO / "core" / "cli" / "templates"
+    assert {
+        f"smsgate/cli/templates/{path.relative_to(templates).as_posix()}"
+        for path in templates.rglob("*.tmpl")
+    } <= names
 
 
 @pytest.mark.slow
-def test_wheel_declares_the_console_script_and_the_plugin_entry_points(wheel):
+def test_wheel_declares_the_console_script_the_plugin_entry_points_and_the_fixtures(wheel):
     (entry_points,) = [n for n in wheel.namelist() if n.endswith(".dist-info/entry_points.txt")]
     declared = configparser.ConfigParser()
     declared.optionxform = str  # type: ignore[assignment,method-assign]
@@ -104,3 +109,4 @@ def test_wheel_declares_the_console_script_and_the_plugin_entry_points(wheel):
         "pingbix": "smsgate_pingbix",
         "example_provider": "smsgate_example_provider",
     }
+    assert dict(declared["pytest11"]) == {"smsgate": "smsgate.testing.pytest_plugin"}

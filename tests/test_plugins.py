@@ -314,7 +314,12 @@ def test_provider_of_a_broken_plugin_is_marked_broken_and_the_file_stays_valid(
             clevertap_callback_url = "http://127.0.0.1:9/sms/generic?account=T"
             """
         )
-    text += '[providers.three.options]\napi_key = "example-key"\n'
+    text += (
+        "[providers.three.options]\n"
+        'api_key = "example-key"\n'
+        'webhook_secret = "whsec_Y29udHJhY3Qtc2lnbmluZy1rZXktMDEyMzQ1Njc4OQ=="\n'
+        'sender = "ACMEIN"\n'
+    )
     path = tmp_path / "smsgate.toml"
     path.write_text(text)
     config = load_config(path, plugins, {})

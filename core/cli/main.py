@@ -1,4 +1,5 @@
-"""``smsgate`` commands: serve, check-config, clevertap-config, plugins, db.
+"""``smsgate`` commands: serve, check-config, clevertap-config, plugins, db, new-plugin,
+messages, stats, purge.
 
 Exit status: 0 fine, 1 the gateway cannot work as configured (a broken plugin, an old
 schema, an unreachable database), 2 the configuration file or the command line is wrong.
@@ -12,6 +13,8 @@ from pathlib import Path
 import click
 
 from smsgate.cli.fake_clevertap import fake_clevertap
+from smsgate.cli.new_plugin import new_plugin
+from smsgate.cli.operators import messages, purge_command, stats_command
 from smsgate.cli.sandbox import sandbox
 from smsgate.config import Config, find_config_path, load_config
 from smsgate.errors import ConfigError, SmsgateError
@@ -73,19 +76,34 @@ def serve(config_path: Path | None, host: str, port: int, strict: bool) -> None:
 
     from smsgate.cli.startup import StartupGuard
     from smsgate.host.app import create_app
+    from smsgate.host.logs import configure_logging
 
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
     config = _load(config_path)
+    configure_logging(config.settings.gateway.log_format)
     if strict and config.broken:
         for nickname, reason in config.broken.items():
             click.echo(f"provider {nickname!r} is unavailable: {reason}", err=True)
         raise _fail("refusing to start with broken providers (--strict)")
     guard = StartupGuard(create_app(config))
+    # Our logging set-up, not uvicorn's; and no uvicorn access log: the app writes that line,
+    # with the request id.
     server = uvicorn.Server(
-        uvicorn.Config(guard, host=host, port=port, log_level="info", lifespan="on")
+        uvicorn.Config(
+            guard,
+            host=host,
+            port=port,
+            log_level="info",
+            lifespan="on",
+            log_config=None,
+            access_log=False,
+        )
     )
     try:
         server.run()
+    except KeyboardInterrupt:
+        # uvicorn re-raises the Ctrl-C it already handled: the shutdown was clean, and
+        # click's "Aborted!" would be the one line of the log that is not JSON.
+        return
     except SystemExit:
         # uvicorn exits with its own status when start-up fails; say why, with ours.
         if guard.failure is not None:
@@ -133,17 +151,15 @@ def clevertap_config(config_path: Path | None, nickname: str, show_secrets: bool
 
 @main.command("plugins")
 def plugins_command() -> None:
-    """List installed plugins, their versions and hooks, and any that fail to load."""
-    plugins = load_plugins()
-    for info in sorted(plugins.infos.values(), key=lambda info: info.name):
-        version = info.version or "unknown version"
-        click.echo(f"{info.name} {version} ({info.module})")
-        if info.error:
-            click.echo(f"  BROKEN: {info.error}")
-        else:
-            click.echo(f"  hooks: {', '.join(info.hooks) or 'none'}")
-    if not plugins.infos:
-        click.echo("no plugins installed")
+    """List installed plugins: version, hooks, options model and health.
+
+    A plugin that fails to load, or whose options model cannot be had, is listed as BROKEN
+    with the reason; the others are listed as usual.
+    """
+    from smsgate.cli.plugin_health import describe
+
+    for line in describe(load_plugins()):
+        click.echo(line)
 
 
 @main.group()
@@ -184,5 +200,9 @@ def db_upgrade(config_path: Path | None) -> None:
         engine.dispose()
 
 
+main.add_command(messages)
+main.add_command(stats_command)
+main.add_command(purge_command)
 main.add_command(sandbox)
 main.add_command(fake_clevertap)
+main.add_command(new_plugin)

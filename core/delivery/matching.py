@@ -17,6 +17,12 @@ the vendor gets its 200. Two things match it later:
   for the one race the first cannot see on PostgreSQL (the report's transaction commits
   just after the send result's) and for results stored by any other path.
 
+Many reports are matched together: the reports of one request, and the requests that
+:class:`~smsgate.delivery.grouping.ReportGroups` gathers into one transaction. Each nickname's
+candidates are read with one ``SELECT … WHERE vendor_id IN (…)`` (locked, see
+:mod:`~smsgate.delivery.status`), and the writes are a few bulk statements; the result is
+the same as storing the reports one after another, in order.
+
 Unmatched reports stay in the inbox, visible to operators, for ``inbox_retention`` (72 h
 by default; 8x8 keeps looking for 48 h, Jasmin gives up after 20 s), then are purged. A
 report naming no number for a vendor id that covers several messages cannot be matched by
@@ -34,7 +40,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
 from smsgate.delivery.reports import Report
-from smsgate.delivery.status import Target, apply_report
+from smsgate.delivery.status import Target, apply_reports
 from smsgate.storage.models import DeliveryInbox, Message
 
 __all__ = [
@@ -44,6 +50,7 @@ __all__ = [
     "Swept",
     "match_inbox",
     "same_number",
+    "store_groups",
     "store_reports",
     "sweep_inbox",
 ]
@@ -61,6 +68,29 @@ _RETRYABLE_SQLSTATES = frozenset({"40P01", "40001"})
 _ATTEMPTS = 3
 #: National numbers have at least this many digits; shorter tails prove nothing.
 _MIN_DIGITS = 7
+#: Vendor ids looked up in one query: well below SQLite's 32,766 bound parameters.
+_LOOKUP_SLICE = 2000
+_TARGET_COLUMNS = (
+    MESSAGES.c.id,
+    MESSAGES.c.vendor_id,
+    MESSAGES.c.route,
+    MESSAGES.c.nickname,
+    MESSAGES.c.message_id,
+    MESSAGES.c.tracked,
+    MESSAGES.c.to,
+    MESSAGES.c.failure_code,
+    MESSAGES.c.status_rank,
+)
+# Built once: SQLAlchemy then finds the compiled form in its cache without rebuilding the
+# statement and its cache key for every group of reports.
+_CANDIDATES = (
+    sa.select(*_TARGET_COLUMNS)
+    .where(MESSAGES.c.vendor_id.in_(sa.bindparam("vendor_ids", expanding=True)))
+    .order_by(MESSAGES.c.id)
+    .with_for_update()
+)
+_INSERT_INBOX = sa.insert(INBOX)
+_DELETE_INBOX = sa.delete(INBOX).where(INBOX.c.id.in_(sa.bindparam("ids", expanding=True)))
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,34 +110,59 @@ def store_reports(
 
     Reports that match no message yet go to the inbox. Returns once committed.
     """
-    if not reports:
-        return Stored()
+    return store_groups(engine, [(nickname, reports)], now)[0]
+
+
+def store_groups(
+    engine: Engine, groups: Sequence[tuple[str, Sequence[Report]]], now: datetime
+) -> list[Stored]:
+    """Store several requests' ``(nickname, reports)`` in one transaction, in order.
+
+    The same as :func:`store_reports` for each group one after another, with one commit.
+    Returns what became of each group, once committed.
+    """
+    if not any(reports for _, reports in groups):
+        return [Stored() for _ in groups]
     attempt = 1
     while True:
         try:
             with engine.begin() as connection:
-                return _store(connection, nickname, reports, now)
+                return _store(connection, groups, now)
         except sa.exc.OperationalError as exc:
-            # Two requests reporting on the same messages in different orders can deadlock
-            # on PostgreSQL; the loser did nothing and may simply run again.
+            # Two transactions reporting on the same messages in different orders can
+            # deadlock on PostgreSQL; the loser did nothing and may simply run again.
             if attempt == _ATTEMPTS or _sqlstate(exc) not in _RETRYABLE_SQLSTATES:
                 raise
             attempt += 1
 
 
 def _store(
-    connection: Connection, nickname: str, reports: Sequence[Report], now: datetime
-) -> Stored:
-    matched = applied = waiting = 0
-    for report in reports:
-        target, reason = _resolve(connection, nickname, report)
+    connection: Connection, groups: Sequence[tuple[str, Sequence[Report]]], now: datetime
+) -> list[Stored]:
+    items = [(nickname, report) for nickname, reports in groups for report in reports]
+    resolved = _resolve_all(connection, items)
+    matched_items = []
+    waiting = []
+    for (nickname, report), (target, reason) in zip(items, resolved, strict=True):
         if target is None:
-            _to_inbox(connection, nickname, report, reason)
-            waiting += 1
-            continue
-        matched += 1
-        applied += apply_report(connection, target, report, now)
-    return Stored(matched=matched, applied=applied, waiting=waiting)
+            waiting.append((nickname, report, reason))
+        else:
+            matched_items.append((target, report, None))
+    applied = iter(apply_reports(connection, matched_items, now))
+    _to_inbox(connection, waiting)
+    results = []
+    position = 0
+    for _, reports in groups:
+        matched = moved = unmatched = 0
+        for target, _ in resolved[position : position + len(reports)]:
+            if target is None:
+                unmatched += 1
+            else:
+                matched += 1
+                moved += next(applied)
+        position += len(reports)
+        results.append(Stored(matched=matched, applied=moved, waiting=unmatched))
+    return results
 
 
 def match_inbox(connection: Connection, message_pks: Sequence[int], now: datetime) -> int:
@@ -155,7 +210,11 @@ def sweep_inbox(engine: Engine, now: datetime, *, retention: float) -> Swept:
     """Match waiting reports whose message is known by now; purge those past ``retention``."""
     with engine.begin() as connection:
         known = sa.exists().where(
-            MESSAGES.c.vendor_id == INBOX.c.vendor_id, MESSAGES.c.route == INBOX.c.nickname
+            MESSAGES.c.vendor_id == INBOX.c.vendor_id,
+            # An expression rather than the column: SQLite, without statistics, would
+            # otherwise walk every message of the route for each waiting report instead of
+            # looking its vendor id up. (The nickname is never empty, so this is route =.)
+            sa.func.coalesce(MESSAGES.c.route, "") == INBOX.c.nickname,
         )
         rows = connection.execute(
             sa.select(INBOX)
@@ -185,38 +244,53 @@ def same_number(left: str | None, right: str | None) -> bool:
 
 
 def _apply_waiting(connection: Connection, rows: Sequence[Any], now: datetime) -> int:
-    matched = 0
-    for row in rows:
-        report = Report.from_json(row.event)
-        target, reason = _resolve(connection, row.nickname, report)
+    reports = [Report.from_json(row.event) for row in rows]
+    resolved = _resolve_all(
+        connection, [(row.nickname, r) for row, r in zip(rows, reports, strict=True)]
+    )
+    matched = []
+    for row, report, (target, reason) in zip(rows, reports, resolved, strict=True):
         if target is None:
             if reason != row.reason:
                 connection.execute(
                     sa.update(INBOX).where(INBOX.c.id == row.id).values(reason=reason)
                 )
             continue
-        apply_report(connection, target, report, now, extra={"waited": True, "inbox_id": row.id})
-        connection.execute(sa.delete(INBOX).where(INBOX.c.id == row.id))
-        matched += 1
-    return matched
+        matched.append((row.id, target, report))
+    if not matched:
+        return 0
+    apply_reports(
+        connection,
+        [(target, report, {"waited": True, "inbox_id": pk}) for pk, target, report in matched],
+        now,
+    )
+    connection.execute(_DELETE_INBOX, {"ids": [pk for pk, _, _ in matched]})
+    return len(matched)
 
 
-def _resolve(
-    connection: Connection, nickname: str, report: Report
-) -> tuple[Target | None, str | None]:
-    """The message ``report`` is about, or ``None`` with the reason it cannot be told yet."""
-    candidates = connection.execute(
-        sa.select(
-            MESSAGES.c.id,
-            MESSAGES.c.nickname,
-            MESSAGES.c.message_id,
-            MESSAGES.c.tracked,
-            MESSAGES.c.to,
-            MESSAGES.c.failure_code,
-        )
-        .where(MESSAGES.c.vendor_id == report.vendor_id, MESSAGES.c.route == nickname)
-        .order_by(MESSAGES.c.id)
-    ).all()
+def _resolve_all(
+    connection: Connection, items: Sequence[tuple[str, Report]]
+) -> list[tuple[Target | None, str | None]]:
+    """The message each ``(nickname, report)`` is about, or ``None`` with the reason.
+
+    The candidates are read, and locked, in one query by vendor id alone (per slice of
+    :data:`_LOOKUP_SLICE` ids), in id order; the nickname is compared here. With the route
+    in the query, SQLite (which has no statistics on a fresh database) would rather walk
+    the route's index, every message the nickname ever sent, than look up a few ids.
+    """
+    vendor_ids = sorted({report.vendor_id for _, report in items})
+    candidates: dict[tuple[str, str], list[Any]] = {}
+    for start in range(0, len(vendor_ids), _LOOKUP_SLICE):
+        rows = connection.execute(
+            _CANDIDATES, {"vendor_ids": vendor_ids[start : start + _LOOKUP_SLICE]}
+        ).all()
+        for row in rows:
+            candidates.setdefault((row.route, row.vendor_id), []).append(row)
+    return [_pick(candidates.get((nickname, r.vendor_id), []), r) for nickname, r in items]
+
+
+def _pick(candidates: Sequence[Any], report: Report) -> tuple[Target | None, str | None]:
+    """The one of ``candidates`` (same vendor id, id order) that ``report`` is about."""
     if not candidates:
         return None, WAITING
     if len(candidates) > 1:
@@ -233,24 +307,31 @@ def _resolve(
             message_id=row.message_id,
             tracked=row.tracked,
             failure_code=row.failure_code,
+            status_rank=row.status_rank,
         ),
         None,
     )
 
 
-def _to_inbox(connection: Connection, nickname: str, report: Report, reason: str | None) -> None:
+def _to_inbox(connection: Connection, waiting: Sequence[tuple[str, Report, str | None]]) -> None:
+    if not waiting:
+        return
     connection.execute(
-        sa.insert(INBOX).values(
-            nickname=nickname,
-            vendor_id=report.vendor_id,
-            to=report.to,
-            kind=report.kind.value,
-            event=report.to_json(),
-            source=report.source,
-            reason=reason,
-            occurred_at=report.occurred_at,
-            received_at=report.received_at,
-        )
+        _INSERT_INBOX,
+        [
+            {
+                "nickname": nickname,
+                "vendor_id": report.vendor_id,
+                "to": report.to,
+                "kind": report.kind.value,
+                "event": report.to_json(),
+                "source": report.source,
+                "reason": reason,
+                "occurred_at": report.occurred_at,
+                "received_at": report.received_at,
+            }
+            for nickname, report, reason in waiting
+        ],
     )
 
 

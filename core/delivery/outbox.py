@@ -57,6 +57,20 @@ DONE = "done"
 DEAD = "dead"
 
 _FINAL = {MessageStatus.DELIVERED.value: "delivered", MessageStatus.FAILED.value: "failed"}
+#: ``state = 'pending'`` for statements that pick rows by id. Written as an expression, not
+#: the column: with a list of ids and ``state = ?``, SQLite (which has no statistics on its
+#: own) walks the pending part of the due index, the whole backlog, instead of looking the
+#: ids up, and every claim and settle costs as much as the backlog (measured: 25 ms per 100
+#: records with 200,000 pending, against 2 ms).
+_STILL_PENDING = sa.func.coalesce(OUTBOX.c.state, "") == PENDING
+#: The insert of :func:`enqueue_record`, for SQLite (False) and PostgreSQL (True); built once
+#: so that SQLAlchemy finds its compiled form in its cache.
+_ENQUEUE = {
+    is_postgresql: dialect.insert(OUTBOX)
+    .on_conflict_do_nothing(index_elements=["message_pk", "event"])
+    .execution_options(preserve_rowcount=True)
+    for is_postgresql, dialect in ((False, sqlite), (True, postgresql))
+}
 
 
 def enqueue_relay(
@@ -134,12 +148,7 @@ def enqueue_record(
         }
         for pk, nickname, event, record in entries
     ]
-    dialect = postgresql if connection.dialect.name == "postgresql" else sqlite
-    statement = (
-        dialect.insert(OUTBOX)
-        .on_conflict_do_nothing(index_elements=["message_pk", "event"])
-        .execution_options(preserve_rowcount=True)
-    )
+    statement = _ENQUEUE[connection.dialect.name == "postgresql"]
     return int(connection.execute(statement, values).rowcount)
 
 
@@ -195,7 +204,7 @@ def claim(
             return []
         connection.execute(
             sa.update(OUTBOX)
-            .where(OUTBOX.c.id.in_([row.id for row in rows]), OUTBOX.c.state == PENDING)
+            .where(OUTBOX.c.id.in_([row.id for row in rows]), _STILL_PENDING)
             .values(
                 lease_owner=owner,
                 next_attempt_at=now + timedelta(seconds=lease),
@@ -229,7 +238,7 @@ class Outcome:
 
 def settle(engine: Engine, outcome: Outcome, *, owner: str, now: datetime) -> int:
     """Write ``outcome`` for the rows ``owner`` still holds; the number of rows written."""
-    mine = sa.and_(OUTBOX.c.lease_owner == owner, OUTBOX.c.state == PENDING)
+    mine = sa.and_(OUTBOX.c.lease_owner == owner, _STILL_PENDING)
     written = 0
     with engine.begin() as connection:
         if outcome.done:

@@ -26,7 +26,8 @@ key                         default   meaning
 ``inbox_retention``         259200    an unmatched report is kept (and retried) this long (72 h)
 ``sweep_interval``          2         how often unmatched reports are tried again and old ones
                                       purged
-``done_retention``          604800    relayed records are kept this long (7 days) for operators
+``done_retention``          604800    relayed records are kept this long (7 days) for operators;
+                                      the purge runs every 10 minutes
 ``lookup_after``            900       a message submitted this long ago without a final report is
                                       looked up at the vendor (if its plugin can); further lookups
                                       follow at doubling intervals

@@ -41,7 +41,7 @@ Modules: :mod:`~smsgate.dispatch.settings` (the ``[gateway.dispatch]`` keys),
 
 from __future__ import annotations
 
-from smsgate.dispatch.dispatcher import BatchReport, Dispatcher, new_http_client
+from smsgate.dispatch.dispatcher import BatchReport, Dispatcher, DispatchObserver, new_http_client
 from smsgate.dispatch.settings import DispatchSettings
 
-__all__ = ["BatchReport", "DispatchSettings", "Dispatcher", "new_http_client"]
+__all__ = ["BatchReport", "DispatchObserver", "DispatchSettings", "Dispatcher", "new_http_client"]

@@ -17,7 +17,8 @@ key                         default meaning
 ``send_timeout``            30      the longest a plugin's ``send_batch`` may take; after it the
                                     batch is ``unknown`` (must be at least 1 s below ``lease``)
 ``http_timeout``            10      default timeout of the shared HTTP client, per request
-``max_connections``         100     connections the shared HTTP client keeps open, all vendors
+``max_connections``         100     connections the dispatch workers keep open, all vendors
+                                    together; each worker has its share in a pool of its own
 ``max_attempts``            5       vendor calls per message before a ``retry`` becomes a failure
                                     (code 904); waiting for the rate limit or an open circuit is
                                     not an attempt

@@ -9,17 +9,21 @@ from collections.abc import AsyncIterator
 from sqlalchemy.engine import Engine
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
+from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
-from starlette.routing import Route
+from starlette.routing import BaseRoute, Route
 
+from smsgate.admin.purge import Purger
 from smsgate.config import Config
+from smsgate.dashboard import mount as dashboard_routes
 from smsgate.delivery import DeliveryWorkers
-from smsgate.dispatch import Dispatcher, new_http_client
+from smsgate.dispatch import Dispatcher
 from smsgate.errors import ProviderUnavailableError, RequestError, UnknownProviderError
-from smsgate.host import callbacks, clevertap, health
+from smsgate.host import api, callbacks, clevertap, health, metrics
 from smsgate.host.gateway import Gateway
-from smsgate.host.redaction import redact_logs
+from smsgate.host.logs import RequestContext
+from smsgate.host.redaction import redact_logs, register_config
 from smsgate.storage.database import check_schema, create_engine, upgrade
 
 logger = logging.getLogger(__name__)
@@ -32,9 +36,18 @@ def create_app(config: Config, *, engine: Engine | None = None) -> Starlette:
     owns the file), other databases must be upgraded with ``smsgate db upgrade`` first,
     unless ``auto_migrate`` says otherwise. Then it starts the dispatch workers (unless
     ``[gateway.dispatch] enabled = false``) and the delivery workers that relay reports to
-    CleverTap (unless ``[gateway.delivery] enabled = false``); on shutdown they stop claiming
-    and finish what is in flight before the database is closed.
+    CleverTap (unless ``[gateway.delivery] enabled = false``), and the hourly purge when
+    ``[gateway] purge_after`` is set; on shutdown they stop claiming and finish what is in
+    flight before the database is closed.
+
+    Besides CleverTap's and the vendors' endpoints it serves ``/metrics``, the admin API
+    under ``/api/`` and the dashboard under ``/dashboard/`` (both need the admin token).
+    Every request gets an ``X-Request-ID`` and one access log line; every secret of
+    ``config`` is masked in every log line from here on.
     """
+    register_config(config)
+    redact_logs()
+    observed = metrics.Metrics(config)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -51,40 +64,57 @@ def create_app(config: Config, *, engine: Engine | None = None) -> Starlette:
             logger.error("provider %r is unavailable: %s", nickname, reason)
         gateway = Gateway(config=config, engine=database)
         app.state.gateway = gateway
+        observed.database.gateway = gateway
         dispatch = config.settings.gateway.dispatch
-        client = new_http_client(dispatch) if dispatch.enabled else None
-        dispatcher = Dispatcher(config, database, client) if client is not None else None
+        # Its workers make (and close) their HTTP clients themselves, one each.
+        dispatcher = Dispatcher(config, database, observer=observed) if dispatch.enabled else None
         app.state.dispatcher = dispatcher
         relaying = config.settings.gateway.delivery.enabled
         delivery = DeliveryWorkers(config, database) if relaying else None
         app.state.delivery = delivery
-        redact_logs()
+        purge_after = config.settings.gateway.purge_after
+        purger = Purger(database, purge_after) if purge_after is not None else None
         try:
             if dispatcher is not None:
                 gateway.accepted_listeners.append(dispatcher.notify)
                 await dispatcher.start()
             if delivery is not None:
                 await delivery.start()
+            if purger is not None:
+                await purger.start()
             yield
         finally:
+            observed.database.gateway = None
+            if purger is not None:
+                await purger.stop()
             if delivery is not None:
                 await delivery.stop()
             if dispatcher is not None:
                 await dispatcher.stop()
-            if client is not None:
-                await client.aclose()
             if own_engine:
                 database.dispose()
 
-    routes = [
-        Route("/clevertap/{nickname}", clevertap.send, methods=["GET", "POST"]),
-        Route("/callbacks/{nickname}/{callback_token}", callbacks.receive, methods=["GET", "POST"]),
+    routes: list[BaseRoute] = [
+        Route(
+            "/clevertap/{nickname}",
+            metrics.observe_intake(clevertap.send),
+            methods=["GET", "POST"],
+        ),
+        Route(
+            "/callbacks/{nickname}/{callback_token}",
+            metrics.observe_callbacks(callbacks.receive),
+            methods=["GET", "POST"],
+        ),
         Route("/healthz", health.healthz, methods=["GET"]),
         Route("/readyz", health.readyz, methods=["GET"]),
+        Route("/metrics", metrics.endpoint, methods=["GET"]),
+        *api.routes(),
+        *dashboard_routes(config),
     ]
-    return Starlette(
+    app = Starlette(
         routes=routes,
         lifespan=lifespan,
+        middleware=[Middleware(RequestContext)],
         exception_handlers={
             RequestError: _request_error,
             UnknownProviderError: _unknown_provider,
@@ -93,6 +123,8 @@ def create_app(config: Config, *, engine: Engine | None = None) -> Starlette:
             Exception: _unexpected,
         },
     )
+    app.state.metrics = observed
+    return app
 
 
 async def _request_error(request: Request, exc: Exception) -> Response:

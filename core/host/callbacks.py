@@ -3,9 +3,10 @@
 The token is a path segment, compared in constant time; a wrong token and an unknown
 nickname get the same 404, so the URL tells a stranger nothing. The body is read within
 ``max_body_bytes``. The nickname's plugin turns the request into events
-(``parse_callback``); they are matched and stored in one transaction, and the vendor gets
-its 200 only once they are committed: also for a duplicate, and for a report about a message
-not matched yet (it waits in the inbox). What the plugin cannot parse is a 400 with its
+(``parse_callback``); they are matched and stored in one transaction, shared with the
+requests that arrive at the same time (:mod:`smsgate.delivery.grouping`), and the vendor
+gets its 200 only once they are committed: also for a duplicate, and for a report about a
+message not matched yet (it waits in the inbox). What the plugin cannot parse is a 400 with its
 reason; a broken plugin or an unreachable database is a 503, which vendors retry. Nothing a
 vendor sends can cause a 500.
 
@@ -15,19 +16,18 @@ The token would otherwise appear in the access log with every request:
 
 from __future__ import annotations
 
+import functools
 import logging
 from datetime import datetime
 from typing import Any
 
 from pydantic import SecretStr
 from sqlalchemy.exc import SQLAlchemyError
-from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 
 from smsgate.config import Provider
-from smsgate.delivery.matching import Stored, store_reports
-from smsgate.delivery.reports import Report, normalise, secrets_of
+from smsgate.delivery.reports import Report, normalise
 from smsgate.errors import CallbackError, PluginHookError, RequestError
 from smsgate.host.auth import tokens_match
 from smsgate.host.bodies import media_type, parse_query, read_body
@@ -63,12 +63,14 @@ async def receive(request: Request) -> JSONResponse:
         body=body,
         content_type=media_type(request),
     )
-    secrets = secrets_of(
-        provider.settings.callback_token, provider.settings.token, provider.options
-    )
-    # Parsing (the plugin's code) and storing are CPU and database work: off the event loop.
+    secrets = gateway.secrets(provider)
+    now = utcnow()
+    # Parsing (the plugin's code) and storing are CPU and database work: off the event loop,
+    # in one transaction with the reports of the requests that arrive meanwhile.
     try:
-        received, stored = await run_in_threadpool(_store, gateway, provider, callback, secrets)
+        received, stored = await gateway.reports.store(
+            provider.nickname, functools.partial(_parse, provider, callback, secrets, now)
+        )
     except SQLAlchemyError:
         logger.exception("delivery reports for %r could not be stored", provider.nickname)
         raise RequestError(503, "the database is unavailable; nothing was stored") from None
@@ -78,14 +80,6 @@ async def receive(request: Request) -> JSONResponse:
     return JSONResponse(
         {"received": received, "matched": stored.matched, "waiting": stored.waiting}
     )
-
-
-def _store(
-    gateway: Gateway, provider: Provider, callback: CallbackRequest, secrets: list[str]
-) -> tuple[int, Stored]:
-    now = utcnow()
-    reports = _parse(provider, callback, secrets, now)
-    return len(reports), store_reports(gateway.engine, provider.nickname, reports, now)
 
 
 def _provider(gateway: Gateway, request: Request) -> Provider:

@@ -1,26 +1,55 @@
-"""Keeping secrets that travel in URLs out of the log lines other libraries write.
+"""The one place where secrets are taken out of log lines, and out of what operators see.
 
-Two libraries log whole URLs at INFO, which ``smsgate serve`` shows:
+Every log record of the process, whoever writes it (our code, uvicorn, httpx, a plugin),
+is redacted when it is created: :func:`install` puts a record factory in front of
+:mod:`logging`'s, which masks the message, its arguments (named arguments keep their names,
+so structured fields stay fields) and any traceback before a handler or formatter sees them.
+pytest's ``caplog`` sees the same redacted records as the server's own handler.
 
-- uvicorn's access log, with the path of every request: a vendor's delivery report URL
-  ends in the nickname's callback token (``/callbacks/{nickname}/{callback_token}``);
-- httpx, with every request it makes: a vendor API that takes its credentials in the
-  query (Pingbix's status lookup: ``?userid=…&password=…``) would print them.
+What is masked, with ``****``:
 
-:func:`redact_logs` adds a filter to both loggers that masks the token, and the value of any
-query parameter whose name says it is a credential, before the line is formatted.
+- every secret of the loaded configuration (:func:`register_config`): provider tokens,
+  callback tokens, the admin token, secret plugin options such as Pingbix's password, and
+  the database password;
+- a callback token in a path (``/callbacks/{nickname}/{callback_token}``), known or not;
+- the value of a query parameter whose name says it is a credential (``password=``,
+  ``token=``, ``api_key=`` …), as in an httpx line about a vendor URL;
+- the credentials of an ``Authorization`` header written into text (``Bearer …``).
+
+Pages and API answers do not get the URL patterns (a message body may well contain a URL
+with ``key=``); :func:`hide_secrets` masks only the configured secrets there.
 """
 
 from __future__ import annotations
 
 import logging
 import re
+import threading
+from collections.abc import Iterable, Mapping
+from typing import TYPE_CHECKING, Any
 
-__all__ = ["LOGGERS", "redact", "redact_logs"]
+import sqlalchemy as sa
 
-#: The loggers that write URLs.
+if TYPE_CHECKING:
+    from smsgate.config import Config
+
+__all__ = [
+    "LOGGERS",
+    "MASK",
+    "hide_secrets",
+    "install",
+    "mask_data",
+    "redact",
+    "redact_logs",
+    "register_config",
+    "register_secrets",
+]
+
+#: The loggers that write URLs (kept for :func:`redact_logs`).
 LOGGERS = ("uvicorn.access", "httpx")
 MASK = "****"
+#: Shorter values would mask ordinary words; config tokens are at least 8 characters.
+_SHORTEST_SECRET = 4
 
 _TOKEN_IN_PATH = re.compile(r"(/callbacks/[^/?#\s\"]+/)[^/?#\s\"]+")
 _CREDENTIAL_IN_QUERY = re.compile(
@@ -28,31 +57,104 @@ _CREDENTIAL_IN_QUERY = re.compile(
     r"[^&#\s\"]*",
     re.IGNORECASE,
 )
+_AUTHORIZATION = re.compile(r"\b(Bearer|Basic)\s+[A-Za-z0-9._~+/=-]{4,}", re.IGNORECASE)
+
+_lock = threading.Lock()
+_secrets: frozenset[str] = frozenset()
+_known: re.Pattern[str] | None = None
+
+
+def register_secrets(values: Iterable[str]) -> None:
+    """Mask these values from now on, wherever they appear; idempotent."""
+    global _secrets, _known
+    fresh = {value for value in values if len(value) >= _SHORTEST_SECRET}
+    with _lock:
+        if fresh <= _secrets:
+            return
+        _secrets = _secrets | fresh
+        # Longest first, so that a secret containing another is masked whole.
+        ordered = sorted(_secrets, key=len, reverse=True)
+        _known = re.compile("|".join(re.escape(value) for value in ordered))
+
+
+def register_config(config: Config) -> None:
+    """Mask every secret of ``config``: tokens, plugin options, the database password."""
+    from smsgate.delivery.reports import secrets_of
+
+    values: list[Any] = [config.settings.gateway.admin_token]
+    for provider in config.providers.values():
+        values += [provider.settings.token, provider.settings.callback_token]
+        # Secret options are SecretStr once validated; the raw table covers broken plugins.
+        values += [provider.options, provider.settings.options]
+    found = secrets_of(*[value for value in values if value is not None])
+    password = sa.make_url(config.database_url).password
+    if password:
+        found.append(str(password))
+    register_secrets(found)
+
+
+def hide_secrets(text: str) -> str:
+    """``text`` with every registered secret masked (and nothing else touched)."""
+    known = _known
+    return text if known is None else known.sub(MASK, text)
 
 
 def redact(text: str) -> str:
-    """``text`` with callback tokens in paths and credentials in queries masked."""
+    """``text`` with secrets, callback tokens in paths and credentials in queries masked."""
+    text = hide_secrets(text)
     text = _TOKEN_IN_PATH.sub(rf"\1{MASK}", text)
-    return _CREDENTIAL_IN_QUERY.sub(rf"\1{MASK}", text)
+    text = _CREDENTIAL_IN_QUERY.sub(rf"\1{MASK}", text)
+    return _AUTHORIZATION.sub(rf"\1 {MASK}", text)
+
+
+def mask_data(value: Any) -> Any:
+    """JSON-like ``value`` with every registered secret masked in its strings."""
+    if isinstance(value, str):
+        return hide_secrets(value)
+    if isinstance(value, Mapping):
+        return {key: mask_data(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [mask_data(item) for item in value]
+    return value
 
 
 class _Redactor(logging.Filter):
-    """Masks secrets in a record's message and arguments (URLs included) in place."""
+    """Masks secrets in a record's message and arguments in place."""
 
     def filter(self, record: logging.LogRecord) -> bool:
-        if isinstance(record.msg, str):
-            record.msg = redact(record.msg)
-        args = record.args
-        if isinstance(args, tuple):
-            record.args = tuple(_redacted(arg) for arg in args)
-        elif isinstance(args, dict):
-            record.args = {key: _redacted(value) for key, value in args.items()}
+        _redact_record(record)
         return True
 
 
+def _redact_record(record: logging.LogRecord) -> None:
+    if getattr(record, "_smsgate_redacted", False):
+        return
+    setattr(record, "_smsgate_redacted", True)  # noqa: B010 - not a LogRecord field
+    args = record.args
+    if isinstance(args, Mapping) and args:
+        record.args = {key: _redacted(value) for key, value in args.items()}
+    try:
+        message = record.getMessage()
+    except (TypeError, ValueError):
+        # A malformed call (wrong number of arguments): logging reports it later; mask both.
+        record.msg = redact(str(record.msg))
+        record.args = tuple(_redacted(arg) for arg in args) if isinstance(args, tuple) else args
+        return
+    masked = redact(message)
+    if masked != message:
+        # A secret may span the format string and an argument: keep the whole line, masked.
+        record.msg, record.args = masked, None
+    if record.exc_info and not record.exc_text:
+        record.exc_text = redact(logging.Formatter().formatException(record.exc_info))
+    if record.stack_info:
+        record.stack_info = redact(record.stack_info)
+
+
 def _redacted(value: object) -> object:
-    if isinstance(value, str | bytes | int | float | type(None)):
-        return redact(value) if isinstance(value, str) else value
+    if isinstance(value, str):
+        return redact(value)
+    if isinstance(value, bytes | int | float | bool | type(None)):
+        return value
     # URLs and other objects are written by their str(): mask that, if it needs masking.
     text = str(value)
     masked = redact(text)
@@ -60,10 +162,33 @@ def _redacted(value: object) -> object:
 
 
 _FILTER = _Redactor()
+_installed = False
+
+
+def install() -> None:
+    """Redact every log record of the process at its creation; idempotent."""
+    global _installed
+    with _lock:
+        if _installed:
+            return
+        previous = logging.getLogRecordFactory()
+
+        def redacting_factory(*args: Any, **kwargs: Any) -> logging.LogRecord:
+            record = previous(*args, **kwargs)
+            _redact_record(record)
+            return record
+
+        logging.setLogRecordFactory(redacting_factory)
+        _installed = True
 
 
 def redact_logs(*names: str) -> None:
-    """Add the redacting filter to ``names`` (default :data:`LOGGERS`); idempotent."""
+    """Install the record factory, and a redacting filter on ``names`` (default :data:`LOGGERS`).
+
+    The filter matters only for records made without :mod:`logging`'s factory
+    (``logging.makeLogRecord``); it is idempotent, like the factory.
+    """
+    install()
     for name in names or LOGGERS:
         target = logging.getLogger(name)
         if _FILTER not in target.filters:

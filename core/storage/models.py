@@ -77,6 +77,10 @@ class Message(SQLModel, table=True):
         sa.Index("ix_messages_queue", "status_rank", "next_attempt_at"),
         sa.Index("ix_messages_vendor_id", "vendor_id"),
         sa.Index("ix_messages_route_queue", "route", "status_rank", "next_attempt_at"),
+        # Operators' searches and time windows (see migration 0004).
+        sa.Index("ix_messages_to", "to", "id"),
+        sa.Index("ix_messages_campaign", "campaign_id", "id"),
+        sa.Index("ix_messages_created", "created_at"),
     )
 
     id: int | None = Field(default=None, sa_type=BigId, primary_key=True)
@@ -117,7 +121,10 @@ class MessageEvent(SQLModel, table=True):
     """Something that happened to a message. Rows are only ever added."""
 
     __tablename__ = "message_events"
-    __table_args__ = (sa.Index("ix_message_events_message", "message_pk", "id"),)
+    __table_args__ = (
+        sa.Index("ix_message_events_message", "message_pk", "id"),
+        sa.Index("ix_message_events_recorded", "recorded_at"),
+    )
 
     id: int | None = Field(default=None, sa_type=BigId, primary_key=True)
     message_pk: int = Field(sa_type=BigId, foreign_key="messages.id", ondelete="CASCADE")

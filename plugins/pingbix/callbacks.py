@@ -65,6 +65,8 @@ __all__ = ["classify", "parse_callback", "parse_time", "records"]
 _FORM = "application/x-www-form-urlencoded"
 _MULTIPART = "multipart/form-data"
 _MAX_RECORDS = 1000
+#: len("2026-11-25 14:30:05"), a time written as DLR_TIME_FORMAT.
+_USUAL_LENGTH = 19
 
 
 def parse_callback(request: CallbackRequest, options: PingbixOptions) -> list[DeliveryEvent]:
@@ -150,6 +152,12 @@ def parse_time(text: str, zone: tzinfo) -> datetime | None:
     if text.isdigit() and len(text) in (10, 13):
         seconds = int(text) / (1000 if len(text) == 13 else 1)
         return datetime.fromtimestamp(seconds, UTC)
+    if len(text) == _USUAL_LENGTH and text[4] == "-" and text[10] == " ":
+        # The usual spelling, DLR_TIME_FORMAT: read as the ISO fallback below reads it, and
+        # as strptime would, about ten times faster than strptime.
+        moment = _iso(text)
+        if moment is not None:
+            return (moment if moment.tzinfo else moment.replace(tzinfo=zone)).astimezone(UTC)
     for form in api.DLR_TIME_FORMATS:
         try:
             moment = datetime.strptime(text, form)
@@ -163,6 +171,13 @@ def parse_time(text: str, zone: tzinfo) -> datetime | None:
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=zone)
     return moment.astimezone(UTC)
+
+
+def _iso(text: str) -> datetime | None:
+    try:
+        return datetime.fromisoformat(text)
+    except ValueError:
+        return None
 
 
 def _error_code(error: str, error_codes: Mapping[str, str] | None) -> str:
@@ -237,7 +252,8 @@ def _multipart(request: CallbackRequest) -> dict[str, str]:
 def _json(body: bytes) -> list[dict[str, str]]:
     try:
         document = json.loads(body)
-    except ValueError:
+    except (ValueError, RecursionError):
+        # RecursionError: deeply nested arrays, which json gives up on without a ValueError.
         raise CallbackError("the body is not valid JSON") from None
     items: Sequence[Any] = document if isinstance(document, list) else [document]
     if len(items) > _MAX_RECORDS:

@@ -84,8 +84,9 @@ def test_an_unknown_plugin_is_a_usage_error() -> None:
     assert "pingbix" in result.stderr
 
 
-def test_a_plugin_without_a_sandbox_says_so() -> None:
-    result = CliRunner().invoke(main, ["sandbox", "example_provider"])
+def test_a_plugin_without_a_sandbox_says_so(install_plugin) -> None:
+    install_plugin("nosandbox", "from smsgate import hookimpl\n")
+    result = CliRunner().invoke(main, ["sandbox", "nosandbox"])
 
     assert result.exit_code == 1
     assert "ships no sandbox" in result.stderr

@@ -14,7 +14,6 @@ from click.testing import CliRunner
 from conftest import CALLBACK_TOKEN, TOKEN, ServerThread
 from starlette.types import Message, Receive, Scope, Send
 
-from smsgate import hookimpl
 from smsgate.cli import main
 from smsgate.cli.startup import StartupGuard
 from smsgate.config import load_config
@@ -52,39 +51,58 @@ def write_config(folder: Path, database_url: str, providers: str) -> Path:
     return path
 
 
-class _Misspelt:
-    """A plugin whose author mistyped a hook name: it fails to register."""
+#: Plugins broken in each way a plugin breaks: the source installed, and the reason given.
+BROKEN_PLUGINS = {
+    "import-error": (
+        "import vendor_sdk_that_is_not_installed\n",
+        "plugin 'broken' failed to import: ModuleNotFoundError: "
+        "No module named 'vendor_sdk_that_is_not_installed'",
+    ),
+    "options-model-raises": (
+        "from smsgate import hookimpl\n\n"
+        "@hookimpl\ndef options_model():\n    raise RuntimeError('vendor SDK missing')\n",
+        "plugin 'broken' raised RuntimeError in options_model",
+    ),
+    "misspelt-hook": (
+        "from smsgate import hookimpl\n\n@hookimpl\ndef build_payloads(messages):\n    pass\n",
+        "plugin 'broken' failed to register: unknown hook 'build_payloads'",
+    ),
+}
 
-    @hookimpl
-    def build_payloads(self) -> None:
-        return None
 
-
+@pytest.mark.parametrize("kind", sorted(BROKEN_PLUGINS))
 def test_broken_provider_answers_503_with_the_reason_and_the_others_keep_working(
-    tmp_path, database_url, caplog
+    kind, tmp_path, database_url, caplog, install_plugin
 ):
-    plugins = load_plugins(extra={"misspelt": _Misspelt()})
-    path = write_config(tmp_path, database_url, PINGBIX + provider("broken-one", "misspelt"))
-    config = load_config(path, plugins, {})
+    source, reason = BROKEN_PLUGINS[kind]
+    install_plugin("broken", source)
+    path = write_config(tmp_path, database_url, PINGBIX + provider("broken-one", "broken"))
+    config = load_config(path, load_plugins(), {})
     assert list(config.broken) == ["broken-one"]
 
     with caplog.at_level("ERROR", logger="smsgate"), ServerThread(create_app(config)) as server:
         record = {"to": "9876543210", "body": "hello", "message_id": "m-1."}
         broken = httpx.post(f"{server.url}/clevertap/broken-one", json=record, headers=AUTH)
         working = httpx.post(f"{server.url}/clevertap/pingbix-in", json=record, headers=AUTH)
+        broken_report = httpx.get(f"{server.url}/callbacks/broken-one/{CALLBACK_TOKEN}")
+        working_report = httpx.get(
+            f"{server.url}/callbacks/pingbix-in/{CALLBACK_TOKEN}",
+            params={"Transactionid": "6509661746837016106", "Status": "DELIVRD"},
+        )
         ready = httpx.get(f"{server.url}/readyz")
 
     assert broken.status_code == 503
-    assert broken.json()["error"].startswith(
-        "provider 'broken-one' is unavailable: plugin 'misspelt' failed to register"
-    )
+    assert broken.json()["error"].startswith(f"provider 'broken-one' is unavailable: {reason}")
+    assert broken_report.status_code == 503
+    assert broken_report.json()["error"].startswith("provider 'broken-one' is unavailable:")
     assert working.status_code == 202
     assert working.json()["accepted"] == 1
+    assert working_report.status_code == 200
     assert ready.status_code == 200
     assert ready.json()["providers"]["pingbix-in"] == "ok"
-    assert "failed to register" in ready.json()["providers"]["broken-one"]
+    assert reason in ready.json()["providers"]["broken-one"]
     # Loudly: the log names the nickname and the reason at start-up.
-    assert "provider 'broken-one' is unavailable: plugin 'misspelt' failed" in caplog.text
+    assert f"provider 'broken-one' is unavailable: {reason}" in caplog.text
 
 
 def test_serve_strict_refuses_to_start_with_a_broken_plugin(tmp_path, install_plugin):

@@ -1,7 +1,8 @@
 """Random orders and duplicates of reports and send results, against the real database.
 
 Hypothesis drives one message through any interleaving of: a vendor report (buffered,
-delivered, failed with or without a code, clicked), a repeat of an earlier report, the send
+delivered, failed with or without a code, clicked), a repeat of an earlier report, several
+earlier reports stored in one transaction (as concurrent requests are), the send
 result that stores the vendor id (through the dispatcher's own transaction, which matches
 early reports), a repeat of the send result's matching, and the inbox sweep. After every
 step the stored state must equal what a simple model says: the status is the highest-ranked
@@ -27,7 +28,7 @@ from hypothesis.stateful import (
     run_state_machine_as_test,
 )
 
-from smsgate.delivery.matching import match_inbox, store_reports, sweep_inbox
+from smsgate.delivery.matching import match_inbox, store_groups, store_reports, sweep_inbox
 from smsgate.delivery.reports import Report
 from smsgate.types import EventKind
 
@@ -101,6 +102,15 @@ class ReportMachine(RuleBasedStateMachine):
     @rule(item=reports)
     def vendor_repeats_a_report(self, item: Report) -> None:
         self._deliver(item)
+
+    @rule(items=st.lists(reports, min_size=2, max_size=4))
+    def several_requests_are_stored_in_one_transaction(self, items: list[Report]) -> None:
+        # Group commit: concurrent requests share a transaction, in arrival order.
+        self._tick()
+        store_groups(self.engine, [(self.nickname, [item]) for item in items], self.now)
+        for item in items:
+            self.delivered_reports += 1
+            self._model(item)
 
     @rule()
     def send_result_lands(self) -> None:

@@ -193,8 +193,11 @@ def vendor_log(vendor: Process) -> list[dict[str, Any]]:
 
 
 def sends_per_text(vendor: Process) -> Counter[str]:
-    """How many times each text reached the vendor."""
-    return Counter(request["msg"] for request in vendor_log(vendor))
+    """How many times each text reached the vendor.
+
+    A request cut off by a SIGKILL arrives without its text; it carried no message.
+    """
+    return Counter(request["msg"] for request in vendor_log(vendor) if request["msg"])
 
 
 def add_fault(vendor: Process, **fault: Any) -> None:

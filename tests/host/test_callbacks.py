@@ -3,6 +3,7 @@ is stored."""
 
 from __future__ import annotations
 
+import asyncio
 import sys
 from pathlib import Path
 
@@ -103,6 +104,28 @@ def test_several_reports_in_one_json_post_are_all_stored(server, engine):
 
     assert answer.json() == {"received": 2, "matched": 2, "waiting": 0}
     assert (status_of(engine, "m1."), status_of(engine, "m2.")) == ("delivered", "failed")
+
+
+def test_concurrent_reports_each_get_their_own_answer_once_stored(server, engine):
+    ids = [f"m{i}." for i in range(24)]
+    accept(engine, ids)
+    send(engine, {message_id: f"tx-{i}" for i, message_id in enumerate(ids)})
+    # Odd transaction ids are reported twice, and one report names a message not sent yet.
+    queries = [{**DELIVERED, "Transactionid": f"tx-{i}"} for i in range(24)]
+    queries += [{**DELIVERED, "Transactionid": f"tx-{i}"} for i in range(1, 24, 2)]
+    queries.append({**DELIVERED, "Transactionid": "tx-later"})
+
+    async def post_all() -> list[httpx.Response]:
+        async with httpx.AsyncClient() as client:
+            return await asyncio.gather(*(client.get(url(server), params=q) for q in queries))
+
+    answers = asyncio.run(post_all())
+
+    assert [answer.status_code for answer in answers] == [200] * len(queries)
+    assert [answer.json()["matched"] for answer in answers] == [1] * (len(queries) - 1) + [0]
+    assert answers[-1].json() == {"received": 1, "matched": 0, "waiting": 1}
+    assert {status_of(engine, message_id) for message_id in ids} == {"delivered"}
+    assert len(report_events(engine)) == len(queries) - 1
 
 
 def test_a_report_by_form_post_is_read_like_one_by_get(server, engine):

@@ -1,0 +1,266 @@
+"""Delivery reports: how many reports a second the gateway accepts, against a ceiling.
+
+For each database kind, two lines take turns in rounds, each loaded by the same load
+generator (:mod:`bench.load`: prepared requests on :data:`bench.load.CONNECTIONS`
+keep-alive connections) from the benchmark's process:
+
+* **ceiling (bare Starlette)**: :mod:`bench.bare_app`, an endpoint at the same path that
+  only reads the body, served by uvicorn as ``smsgate serve`` serves the gateway;
+* **gateway**: ``smsgate serve`` (dispatch and relay off: one thing at a time) on a
+  database holding a submitted message, with its Pingbix transaction id, for every
+  report. Each report is a Pingbix GET to ``/callbacks/{nickname}/{token}`` as Pingbix
+  pushes them (``Transactionid``, ``Messageid``, ``mobileNo``, ``ReceivedTime``,
+  ``DeliveredTime``, ``ErrorCode``, half of them with ``Status``); nine in ten say
+  delivered, one in ten failed. A report counts once answered 200 with ``matched: 1``,
+  which the gateway sends only after the commit.
+
+At the end every message must be delivered or failed as reported, with one event per
+report and one CleverTap record queued per message.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from datetime import timedelta
+from typing import Any
+from urllib.parse import urlencode
+
+import sqlalchemy as sa
+
+from bench import load
+from bench.harness import (
+    CALLBACK_TOKEN,
+    NICKNAME,
+    BenchError,
+    Context,
+    GatewayProcess,
+    HelperProcess,
+    Result,
+    cpu_seconds,
+    fresh_database,
+    now_utc,
+    profile_shares,
+    profiled,
+    write_config,
+)
+from bench.ingest import Serials, make_record, prepare_rows
+from smsgate.storage.database import create_engine
+from smsgate.storage.models import (
+    STATUS_RANK,
+    Message,
+    MessageEvent,
+    MessageStatus,
+    RelayOutbox,
+)
+from smsgate_pingbix import api
+
+PART = "reports"
+RATIO_TARGET = 0.5
+MESSAGES = Message.__table__  # type: ignore[attr-defined]
+EVENTS = MessageEvent.__table__  # type: ignore[attr-defined]
+OUTBOX = RelayOutbox.__table__  # type: ignore[attr-defined]
+PATH = f"/callbacks/{NICKNAME}/{CALLBACK_TOKEN}"
+
+#: Where the gateway's time goes, most specific first (see :func:`profile_shares`).
+PROFILE_MARKS = (
+    ("reading: Pingbix parse_callback", "parse_callback"),
+    ("reading: normalise (checks, masking)", "normalise (core/delivery/reports.py"),
+    ("storing: matching, statuses, events, outbox", "store_groups"),
+    ("group commit bookkeeping", "core/delivery/grouping.py"),
+    ("callback handler (token, body, query)", "core/host/callbacks.py"),
+    ("metrics wrapper", "core/host/metrics.py"),
+    ("log lines (access log, redaction)", "logging/"),
+    ("request id middleware", "@core/host/logs.py"),
+    ("Starlette", "@starlette/"),
+    ("uvicorn, h11 (HTTP)", "@uvicorn/"),
+    ("uvicorn, h11 (HTTP)", "@h11/"),
+    ("asyncio", "@asyncio/"),
+)
+
+
+def transaction_id(serial: int) -> str:
+    """The Pingbix transaction id the benchmark gives message ``serial``."""
+    return f"bench-tx-{serial:09d}"
+
+
+def store_submitted(engine: sa.Engine, serials: range) -> None:
+    """Store messages ``serials`` as Pingbix took them: submitted, with transaction ids."""
+    if not serials:
+        return
+    now = now_utc()
+    rows = prepare_rows([make_record(serial) for serial in serials], now)
+    for serial, row in zip(serials, rows, strict=True):
+        row.update(
+            status=MessageStatus.SUBMITTED.value,
+            status_rank=STATUS_RANK[MessageStatus.SUBMITTED],
+            vendor_id=transaction_id(serial),
+            attempts=1,
+        )
+    with engine.begin() as connection:
+        connection.execute(sa.insert(MESSAGES), rows)
+
+
+def report_query(serial: int) -> dict[str, str]:
+    """The fields of Pingbix's report for message ``serial``."""
+    record = make_record(serial)
+    received = now_utc().astimezone(api.DLR_TIMEZONE)
+    fields = {
+        api.Dlr.TRANSACTION_ID: transaction_id(serial),
+        api.Dlr.MESSAGE_ID: f"{serial:012d}",
+        api.Dlr.MOBILE: record["to"].removeprefix("+"),
+        api.Dlr.RECEIVED_TIME: received.strftime(api.DLR_TIME_FORMAT),
+        api.Dlr.DELIVERED_TIME: (received + timedelta(seconds=4)).strftime(api.DLR_TIME_FORMAT),
+    }
+    failed = serial % 10 == 9
+    fields[api.Dlr.ERROR_CODE] = "005" if failed else "000"
+    if serial % 2:
+        fields[api.Dlr.STATUS] = "UNDELIV" if failed else "DELIVRD"
+    return fields
+
+
+def report_requests(url: str, serials: range) -> list[bytes]:
+    """Prepared GETs with the reports of ``serials``."""
+    return [load.get_request(url, f"{PATH}?{urlencode(report_query(s))}") for s in serials]
+
+
+def expect_matched(run: load.Run, gateway: bool) -> None:
+    """Raise unless every answer is a 200 (and, from the gateway, matched its message)."""
+    for answer in run.answers:
+        if answer.status != 200:
+            raise BenchError(f"answered {answer.status}: {answer.body[:300]!r}")
+        if gateway and b'"matched":1' not in answer.body.replace(b" ", b""):
+            raise BenchError(f"a report did not match its message: {answer.body[:300]!r}")
+
+
+def check_stored(url: str, reports: int) -> dict[str, int]:
+    """Raise unless each reported message is final with one event and one queued record."""
+    engine = create_engine(url)
+    try:
+        with engine.connect() as connection:
+            statuses = dict(
+                connection.execute(
+                    sa.select(MESSAGES.c.status, sa.func.count()).group_by(MESSAGES.c.status)
+                ).all()
+            )
+            events = connection.execute(
+                sa.select(sa.func.count())
+                .select_from(EVENTS)
+                .where(EVENTS.c.kind.in_(["delivered", "failed"]))
+            ).scalar_one()
+            queued = connection.execute(sa.select(sa.func.count()).select_from(OUTBOX)).scalar_one()
+    finally:
+        engine.dispose()
+    final = statuses.get("delivered", 0) + statuses.get("failed", 0)
+    if final != reports or events != reports or queued != reports:
+        raise BenchError(
+            f"{reports} reports, but statuses {statuses}, {events} events, {queued} queued"
+        )
+    return {"statuses": statuses, "events": events, "queued": queued}
+
+
+# --- the part --------------------------------------------------------------------------
+
+
+def run(context: Context) -> list[Result]:
+    """Measure report intake on each database kind of ``context``."""
+    return [_measure(context, kind) for kind in context.databases]
+
+
+def _round_sizes(total: int, rounds: int) -> list[int]:
+    share, extra = divmod(total, rounds)
+    return [share + (1 if i < extra else 0) for i in range(rounds)]
+
+
+def _measure(context: Context, kind: str) -> Result:
+    size = context.size
+    warmup = min(1000, size.reports)
+    serials = Serials()
+    seconds: defaultdict[str, float] = defaultdict(float)
+    cpu: defaultdict[str, float] = defaultdict(float)
+    profile: dict[str, Any] | None = None
+    _say(f"{kind}: bare Starlette and gateway in {size.rounds} rounds")
+    with (
+        HelperProcess("bench.bare_app", context.workdir / "bare-app.log") as bare,
+        fresh_database(context, kind) as database,
+    ):
+        config = write_config(
+            context.workdir / f"reports-{kind}.toml", database.url, delivery=False
+        )
+        engine = create_engine(database.url)
+        try:
+            everything = serials.take(warmup + size.reports)
+            store_submitted(engine, everything)
+            profiled_serials = serials.take(size.reports if context.py_spy else 0)
+            store_submitted(engine, profiled_serials)
+        finally:
+            engine.dispose()
+        with GatewayProcess(config, context.workdir / f"reports-{kind}.log") as gateway:
+            first = everything.start
+            load.run(bare.url, report_requests(bare.url, range(first, first + warmup)))
+            expect_matched(
+                load.run(gateway.url, report_requests(gateway.url, range(first, first + warmup))),
+                gateway=True,
+            )
+            first += warmup
+            for count in _round_sizes(size.reports, size.rounds):
+                batch = range(first, first + count)
+                first += count
+                ceiling = load.run(bare.url, report_requests(bare.url, batch))
+                expect_matched(ceiling, gateway=False)
+                seconds["ceiling"] += ceiling.seconds
+                cpu["load generator"] += ceiling.cpu
+                requests = report_requests(gateway.url, batch)
+                started = cpu_seconds(gateway.pid)
+                measured = load.run(gateway.url, requests)
+                cpu["gateway"] += cpu_seconds(gateway.pid) - started
+                expect_matched(measured, gateway=True)
+                seconds["gateway"] += measured.seconds
+                cpu["load generator"] += measured.cpu
+            if context.py_spy:
+                profile = _profile(context, kind, gateway, profiled_serials)
+        stored = check_stored(database.url, warmup + size.reports + len(profiled_serials))
+    rate = {line: size.reports / spent for line, spent in seconds.items()}
+    return Result(
+        part=PART,
+        database=kind,
+        line="delivery reports",
+        rate=rate["gateway"],
+        unit="reports/s",
+        ceiling=rate["ceiling"],
+        ceiling_label="bare Starlette",
+        target=RATIO_TARGET,
+        peak_rss_bytes=gateway.peak_rss_bytes,
+        details={
+            "reports_per_line": size.reports,
+            "rounds": size.rounds,
+            "connections": load.CONNECTIONS,
+            "seconds_per_line": dict(seconds),
+            "cpu_ms_per_report": {
+                "gateway": 1000 * cpu["gateway"] / size.reports,
+                "load generator": 1000 * cpu["load generator"] / (2 * size.reports),
+            },
+            "stored": stored,
+            **({"profile": profile} if profile else {}),
+        },
+    )
+
+
+def _profile(
+    context: Context, kind: str, gateway: GatewayProcess, serials: range
+) -> dict[str, Any]:
+    """Record where the gateway spends its time on reports, in an extra untimed pass."""
+    assert context.py_spy is not None
+    path = context.output / f"{PART}-{kind}-{now_utc().strftime('%Y%m%dT%H%M%SZ')}.pyspy.txt"
+    context.output.mkdir(parents=True, exist_ok=True)
+    requests = report_requests(gateway.url, serials)
+    with profiled(context.py_spy, gateway.pid, path):
+        expect_matched(load.run(gateway.url, requests), gateway=True)
+    shares = profile_shares(path, PROFILE_MARKS)
+    _say(f"{kind}: profile of the gateway in {path} (busy samples):")
+    for label, share in shares:
+        _say(f"  {share:6.1%}  {label}")
+    return {"file": str(path), "shares": dict(shares)}
+
+
+def _say(text: str) -> None:
+    print(f"  {PART}: {text}", flush=True)

@@ -1,0 +1,183 @@
+"""Deleting old messages, with their events and relay records, in batches.
+
+``smsgate purge --older-than 90d`` runs it once; ``[gateway] purge_after = "90d"`` runs it
+in every ``smsgate serve`` process (at start, then every :data:`INTERVAL`). Each batch is
+one short transaction of at most ``batch_size`` messages, picked oldest first with ``FOR
+UPDATE SKIP LOCKED`` on PostgreSQL, so several processes purging at once share the work
+instead of queueing behind each other, and the intake and the workers are never held up
+for long. Unmatched delivery reports received before the cutoff go too.
+
+A message is deleted whatever its status: past the cutoff, which must exceed the dispatch
+``validity`` plus the delivery ``lookup_grace`` (34 hours by default), nothing will send,
+look up or relay it any more.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Engine
+from sqlalchemy.exc import SQLAlchemyError
+
+from smsgate.dispatch.backoff import Clock, system_clock
+from smsgate.storage.models import DeliveryInbox, Message, MessageEvent, RelayOutbox
+
+__all__ = ["INTERVAL", "PurgeReport", "Purger", "minimum_age", "purge"]
+
+logger = logging.getLogger(__name__)
+
+MESSAGES = Message.__table__  # type: ignore[attr-defined]
+EVENTS = MessageEvent.__table__  # type: ignore[attr-defined]
+OUTBOX = RelayOutbox.__table__  # type: ignore[attr-defined]
+INBOX = DeliveryInbox.__table__  # type: ignore[attr-defined]
+
+#: How often ``serve`` purges when ``purge_after`` is set.
+INTERVAL = timedelta(hours=1)
+BATCH_SIZE = 1000
+
+
+@dataclass(frozen=True, slots=True)
+class PurgeReport:
+    """Rows deleted."""
+
+    messages: int = 0
+    events: int = 0
+    relays: int = 0
+    reports: int = 0
+
+
+def minimum_age(validity: float, lookup_grace: float) -> timedelta:
+    """The youngest age a purge may delete: past it, no worker touches a message."""
+    return timedelta(seconds=validity + lookup_grace)
+
+
+def purge(
+    engine: Engine,
+    before: datetime,
+    *,
+    batch_size: int = BATCH_SIZE,
+    stopping: Callable[[], bool] = lambda: False,
+) -> PurgeReport:
+    """Delete what was created before ``before``, ``batch_size`` messages per transaction.
+
+    :param stopping: asked between batches; the purge ends early when it says so.
+    """
+    messages = events = relays = reports = 0
+    while not stopping():
+        with engine.begin() as connection:
+            ids = list(
+                connection.execute(
+                    sa.select(MESSAGES.c.id)
+                    .where(MESSAGES.c.created_at < before)
+                    .order_by(MESSAGES.c.created_at, MESSAGES.c.id)
+                    .limit(batch_size)
+                    .with_for_update(skip_locked=True)
+                ).scalars()
+            )
+            if ids:
+                # Children first: the foreign keys cascade too, but explicit deletes do not
+                # depend on SQLite's foreign_keys pragma and say what they cost.
+                events += _deleted(
+                    connection, sa.delete(EVENTS).where(EVENTS.c.message_pk.in_(ids))
+                )
+                relays += _deleted(
+                    connection, sa.delete(OUTBOX).where(OUTBOX.c.message_pk.in_(ids))
+                )
+                messages += _deleted(connection, sa.delete(MESSAGES).where(MESSAGES.c.id.in_(ids)))
+        if len(ids) < batch_size:
+            break
+    while not stopping():
+        with engine.begin() as connection:
+            ids = list(
+                connection.execute(
+                    sa.select(INBOX.c.id)
+                    .where(INBOX.c.received_at < before)
+                    .order_by(INBOX.c.id)
+                    .limit(batch_size)
+                    .with_for_update(skip_locked=True)
+                ).scalars()
+            )
+            if ids:
+                reports += _deleted(connection, sa.delete(INBOX).where(INBOX.c.id.in_(ids)))
+        if len(ids) < batch_size:
+            break
+    return PurgeReport(messages=messages, events=events, relays=relays, reports=reports)
+
+
+def _deleted(connection: sa.Connection, statement: sa.Delete) -> int:
+    return int(connection.execute(statement.execution_options(preserve_rowcount=True)).rowcount)
+
+
+class Purger:
+    """Runs :func:`purge` in ``serve``: at start, then every ``interval``.
+
+    :param older_than: what to delete: messages created longer ago than this.
+    """
+
+    def __init__(
+        self,
+        engine: Engine,
+        older_than: timedelta,
+        *,
+        interval: timedelta = INTERVAL,
+        clock: Clock = system_clock,
+        batch_size: int = BATCH_SIZE,
+    ) -> None:
+        self.engine = engine
+        self.older_than = older_than
+        self.interval = interval
+        self._clock = clock
+        self._batch_size = batch_size
+        self._task: asyncio.Task[None] | None = None
+        self._stopped = asyncio.Event()
+        self._halt = threading.Event()
+
+    async def start(self) -> None:
+        """Start the schedule; the first purge begins at once, in the background."""
+        self._stopped = asyncio.Event()
+        self._halt = threading.Event()
+        self._task = asyncio.create_task(self._run(), name="smsgate-purge")
+
+    async def stop(self) -> None:
+        """Stop after the batch in progress, if any."""
+        self._halt.set()
+        self._stopped.set()
+        if self._task is not None:
+            await asyncio.gather(self._task, return_exceptions=True)
+            self._task = None
+
+    async def purge_once(self) -> PurgeReport:
+        """One purge, now."""
+        before = self._clock() - self.older_than
+        report = await asyncio.to_thread(
+            purge, self.engine, before, batch_size=self._batch_size, stopping=self._halt.is_set
+        )
+        if report.messages or report.reports:
+            logger.info(
+                "purged %d message(s), %d event(s), %d relay record(s) and %d unmatched "
+                "report(s) from before %s",
+                report.messages,
+                report.events,
+                report.relays,
+                report.reports,
+                before.isoformat(timespec="seconds"),
+            )
+        return report
+
+    async def _run(self) -> None:
+        while not self._stopped.is_set():
+            try:
+                await self.purge_once()
+            except SQLAlchemyError as exc:
+                logger.warning("purge: database error, trying again later: %s", exc)
+            except Exception:
+                logger.exception("purge failed")
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._stopped.wait(), self.interval.total_seconds())

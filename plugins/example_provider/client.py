@@ -1,0 +1,236 @@
+"""``send_batch`` for Example SMS: perform the requests and judge each answer.
+
+**What a contributor changes here:** :func:`judge_response`, how the vendor's answers are
+read. Keep the line this module draws: if a request certainly did not reach the vendor
+(refused connection, connect timeout, 429, 502, 503, 504), its messages are retried; if it
+may have (read timeout, dropped connection, 500, an answer that cannot be read), their fate
+is *unknown* and smsgate never sends them again blindly. Keep the secrets out of every
+reason: vendors quote what they were sent in their error messages.
+
+==========================================  ================================================
+answer                                      outcome of each message of the request
+==========================================  ================================================
+2xx, its result ``accepted`` with an id     submitted under that id
+2xx, its result ``rejected``                failed with the code of its error (``api``), or
+                                            retry for ``throttled``
+2xx, no result for it, or not JSON          unknown
+401, 403, 402, or an unusable error code    retry, ``vendor_unusable`` (the account, not
+                                            the message, is refused)
+408, 429, 502, 503, 504                     retry, after ``Retry-After`` when given
+3xx (redirects are not followed)            retry, ``vendor_unusable`` (fix ``base_url``)
+other 4xx                                   failed 900 with the vendor's message
+other 5xx                                   unknown
+connection refused, connect/pool timeout    retry
+read/write timeout, connection dropped      unknown
+==========================================  ================================================
+"""
+
+from __future__ import annotations
+
+import asyncio
+import email.utils
+from collections.abc import Callable, Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+import httpx
+
+from smsgate import SendResult, VendorRequest
+from smsgate_example_provider import api
+from smsgate_example_provider.options import ExampleOptions
+
+__all__ = ["RETRY_STATUSES", "judge_response", "parse_retry_after", "send_batch"]
+
+#: HTTP statuses that say the request was not processed and may be sent again.
+RETRY_STATUSES = frozenset({408, 429, 502, 503, 504})
+_UNUSABLE_STATUSES = frozenset({401, 402, 403})
+# Raised before any byte of the request can have reached the vendor.
+_NOT_SENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout)
+_MAX_REASON = 300
+
+Clean = Callable[[str], str]
+
+
+async def send_batch(
+    requests: Sequence[VendorRequest], client: httpx.AsyncClient, options: ExampleOptions
+) -> list[SendResult]:
+    """Perform ``requests``, at most ``options.concurrency`` at once; one result per message."""
+    timeout = httpx.Timeout(
+        connect=options.connect_timeout,
+        read=options.read_timeout,
+        write=options.read_timeout,
+        pool=options.connect_timeout,
+    )
+    scrubber = Scrubber(
+        options.api_key.get_secret_value(), options.webhook_secret.get_secret_value()
+    )
+    limit = asyncio.Semaphore(options.concurrency)
+
+    async def perform(request: VendorRequest) -> list[SendResult]:
+        async with limit:
+            return await _perform(request, client, timeout, scrubber)
+
+    batches = await asyncio.gather(*(perform(request) for request in requests))
+    return [result for batch in batches for result in batch]
+
+
+async def _perform(
+    request: VendorRequest, client: httpx.AsyncClient, timeout: httpx.Timeout, scrubber: Scrubber
+) -> list[SendResult]:
+    ids = request.message_ids
+    try:
+        response = await client.request(
+            request.method,
+            request.url,
+            params=request.params,
+            headers=request.headers,
+            data=request.data,
+            files=request.files,
+            json=request.json,
+            timeout=timeout,
+        )
+    except _NOT_SENT as exc:
+        reason = scrubber.scrub(f"Example SMS not reached ({_describe(exc)})")
+        return [SendResult.retry(message, reason) for message in ids]
+    except httpx.HTTPError as exc:
+        reason = scrubber.scrub(
+            f"no answer from Example SMS ({_describe(exc)}); the messages may have been taken"
+        )
+        return [SendResult.unknown(message, reason) for message in ids]
+    return judge_response(response, ids, scrubber.scrub)
+
+
+def judge_response(
+    response: httpx.Response, message_ids: Sequence[int], clean: Clean = str
+) -> list[SendResult]:
+    """What the vendor's ``response`` means for each message of the request, in order.
+
+    :param clean: removes secrets from the vendor's words before they go into a reason.
+    """
+    status = response.status_code
+    if 200 <= status < 300:
+        return _judge_results(response, message_ids, clean)
+    code, said = _error(response)
+    said = clean(said)[:_MAX_REASON]
+    detail = f"HTTP {status}" + (f" {code}" if code else "") + (f": {said!r}" if said else "")
+    if status in RETRY_STATUSES or code in api.RETRY_CODES:
+        wait = parse_retry_after(response)
+        reason = f"Example SMS is busy ({detail}); try again later"
+        return [SendResult.retry(m, reason, retry_after=wait) for m in message_ids]
+    if status in _UNUSABLE_STATUSES or code in api.UNUSABLE_CODES:
+        reason = f"Example SMS refused the account ({detail}); check api_key and the balance"
+        return [SendResult.retry(m, reason, vendor_unusable=True) for m in message_ids]
+    if 300 <= status < 400:
+        # Every message would meet the same redirect: the setting is what is wrong.
+        reason = f"Example SMS redirects (HTTP {status}); set base_url to the final address"
+        return [SendResult.retry(m, reason, vendor_unusable=True) for m in message_ids]
+    if status >= 500:
+        reason = f"Example SMS failed ({detail}); the messages may have been taken"
+        return [SendResult.unknown(m, reason) for m in message_ids]
+    reason = f"Example SMS refused the request ({detail})"
+    return [SendResult.failed(m, reason, code="900") for m in message_ids]
+
+
+def _judge_results(
+    response: httpx.Response, message_ids: Sequence[int], clean: Clean
+) -> list[SendResult]:
+    try:
+        body: Any = response.json()
+    except ValueError:
+        body = None
+    listed = body.get(api.Result.RESULTS) if isinstance(body, dict) else None
+    if not isinstance(listed, list):
+        reason = (
+            f"Example SMS answered HTTP {response.status_code} without a list of results; "
+            "the messages may have been taken"
+        )
+        return [SendResult.unknown(m, reason) for m in message_ids]
+    by_reference: dict[str, dict[str, Any]] = {}
+    for entry in listed:
+        if isinstance(entry, dict):
+            by_reference.setdefault(_text(entry.get(api.Result.REFERENCE)), entry)
+    return [_judge_one(m, by_reference.get(str(m)), clean) for m in message_ids]
+
+
+def _judge_one(message: int, entry: dict[str, Any] | None, clean: Clean) -> SendResult:
+    if entry is None:
+        return SendResult.unknown(message, "Example SMS answered without a result for it")
+    status = _text(entry.get(api.Result.STATUS)).lower()
+    if status == api.ACCEPTED:
+        vendor_id = _text(entry.get(api.Result.ID))
+        if vendor_id:
+            return SendResult.submitted(message, vendor_id)
+        return SendResult.unknown(message, "accepted without an id: delivery cannot be tracked")
+    if status != api.REJECTED:
+        return SendResult.unknown(message, f"Example SMS gave the unknown status {status[:40]!r}")
+    error = entry.get(api.Result.ERROR)
+    code = _text(error.get(api.Error.CODE)) if isinstance(error, dict) else ""
+    said = clean(_text(error.get(api.Error.MESSAGE)) if isinstance(error, dict) else "")
+    reason = f"Example SMS rejected it: {code or 'no code'}" + (
+        f" ({said[:_MAX_REASON]!r})" if said else ""
+    )
+    if code in api.RETRY_CODES:
+        return SendResult.retry(message, reason)
+    return SendResult.failed(message, reason, code=api.REJECTION_CODES.get(code, "900"))
+
+
+def parse_retry_after(response: httpx.Response) -> float | None:
+    """Seconds to wait from ``Retry-After``: delay-seconds or an HTTP-date.
+
+    An HTTP-date is measured from the answer's ``Date`` header when there is one (the
+    vendor's clock against itself), else from this machine's clock.
+    """
+    value = response.headers.get("retry-after", "").strip()
+    if not value:
+        return None
+    try:
+        seconds = float(value)
+    except ValueError:
+        when = _http_date(value)
+        if when is None:
+            return None
+        now = _http_date(response.headers.get("date", "")) or datetime.now(UTC)
+        return max(0.0, (when - now).total_seconds())
+    return seconds if seconds >= 0 else None
+
+
+class Scrubber:
+    """Blanks the account's secrets out of text that may reach logs or CleverTap."""
+
+    def __init__(self, *secrets: str) -> None:
+        self._secrets = sorted((s for s in secrets if len(s) >= 4), key=len, reverse=True)
+
+    def scrub(self, text: str) -> str:
+        """``text`` with every secret replaced by ``**********``."""
+        for secret in self._secrets:
+            text = text.replace(secret, "**********")
+        return text
+
+
+def _error(response: httpx.Response) -> tuple[str, str]:
+    """The error code and message of a refusing answer, when it says them."""
+    try:
+        body: Any = response.json()
+    except ValueError:
+        return "", ""
+    error = body.get(api.Error.ERROR) if isinstance(body, dict) else None
+    if not isinstance(error, dict):
+        return "", ""
+    return _text(error.get(api.Error.CODE))[:40], _text(error.get(api.Error.MESSAGE))
+
+
+def _http_date(value: str) -> datetime | None:
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError, IndexError):
+        return None
+    return when if when.tzinfo is not None else when.replace(tzinfo=UTC)
+
+
+def _text(value: object) -> str:
+    return "" if value is None else str(value).strip()
+
+
+def _describe(exc: Exception) -> str:
+    detail = str(exc)
+    return f"{type(exc).__name__}: {detail}" if detail else type(exc).__name__

@@ -1,0 +1,67 @@
+"""Purging old messages: in batches, with their events and relays; by hand or in serve."""
+
+from __future__ import annotations
+
+import time
+from datetime import timedelta
+
+import sqlalchemy as sa
+from conftest import ServerThread
+from operations_helpers import accept, dispatch, kill_relays, texts
+
+from smsgate.admin.purge import purge
+from smsgate.host.app import create_app
+from smsgate.storage.models import DeliveryInbox, Message, MessageEvent, RelayOutbox, utcnow
+
+TABLES = {
+    "messages": Message.__table__,  # type: ignore[attr-defined]
+    "events": MessageEvent.__table__,  # type: ignore[attr-defined]
+    "relays": RelayOutbox.__table__,  # type: ignore[attr-defined]
+    "inbox": DeliveryInbox.__table__,  # type: ignore[attr-defined]
+}
+
+
+def counts(engine):
+    with engine.connect() as connection:
+        return {
+            name: connection.execute(sa.select(sa.func.count()).select_from(table)).scalar_one()
+            for name, table in TABLES.items()
+        }
+
+
+def test_purge_deletes_old_messages_with_everything_about_them_in_batches(engine):
+    now = utcnow()
+    old = now - timedelta(days=100)
+    accept(engine, texts(7, prefix="old"), old)
+    dispatch(engine, old, failed={f"old{n}.": "910" for n in range(1, 8)})
+    kill_relays(engine, old, "HTTP 400")
+    before = counts(engine)
+    accept(engine, texts(2, prefix="new"), now)
+    dispatch(engine, now, failed={"new1.": "910"})
+    new = {name: count - before[name] for name, count in counts(engine).items()}
+
+    report = purge(engine, now - timedelta(days=90), batch_size=3)
+
+    assert (report.messages, report.events, report.relays) == (
+        before["messages"],
+        before["events"],
+        before["relays"],
+    )
+    assert counts(engine) == new
+    assert new["messages"] == 2 and new["relays"] == 1
+
+
+def test_serve_purges_on_its_own_when_purge_after_is_set(make_config, database_url, engine):
+    now = utcnow()
+    accept(engine, texts(3, prefix="old"), now - timedelta(days=10))
+    accept(engine, texts(1, prefix="new"), now)
+    config = make_config(
+        database_url, extra="[gateway.dispatch]\nenabled = false\n", purge_after="7d"
+    )
+
+    with ServerThread(create_app(config)):
+        deadline = time.monotonic() + 10
+        while counts(engine)["messages"] != 1 and time.monotonic() < deadline:
+            time.sleep(0.05)
+
+    assert counts(engine)["messages"] == 1

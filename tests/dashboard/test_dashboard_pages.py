@@ -1,0 +1,173 @@
+"""The dashboard's pages: what they show, what they escape, and that no input breaks them."""
+
+from __future__ import annotations
+
+import re
+from urllib.parse import quote
+
+import pytest
+from conftest import ServerThread
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from operations_helpers import (
+    accept,
+    admin_config,
+    csrf_of,
+    dashboard_client,
+    dispatch,
+    kill_relays,
+    message,
+    open_circuit,
+    relays,
+    report,
+    texts,
+)
+
+from smsgate.host.app import create_app
+from smsgate.storage.models import utcnow
+from smsgate.types import EventKind
+
+
+@pytest.fixture
+def server(make_config, database_url):
+    with ServerThread(create_app(admin_config(make_config, database_url))) as running:
+        yield running
+
+
+@pytest.fixture
+def client(server):
+    signed_in = dashboard_client(server.url)
+    yield signed_in
+    signed_in.close()
+
+
+def text_of(html):
+    return re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", html))
+
+
+def test_the_overview_shows_each_nicknames_figures(client, engine):
+    now = utcnow()
+    accept(engine, texts(4), now)
+    dispatch(engine, now, submitted={"m1.": "v1"}, failed={"m2.": "910"}, unknown=["m3."])
+    report(engine, "v1", EventKind.DELIVERED, now)
+    kill_relays(engine, now, "HTTP 400")
+    open_circuit(engine, now, "vendor down")
+
+    page = client.get("/dashboard/")
+
+    assert page.status_code == 200
+    assert page.headers["cache-control"] == "no-store"
+    assert "default-src 'none'" in page.headers["content-security-policy"]
+    words = text_of(page.text)
+    assert "pingbix-in pingbix open" in words
+    assert "Delivery rate, last hour 50.0%" in words
+    assert "Dead relays 2" in words and "Unknown fate 1" in words
+
+
+def test_html_in_a_message_shows_as_text(client, engine):
+    now = utcnow()
+    body = '<script>alert("x")</script><img src=x onerror=alert(1)>'
+    accept(
+        engine,
+        [{"to": "9876543210", "body": body, "message_id": "<b>id</b>.", "campaign_id": "<i>c"}],
+        now,
+    )
+    pk = message(engine, "<b>id</b>.").id
+
+    page = client.get(f"/dashboard/messages/{pk}").text
+    listing = client.get("/dashboard/messages").text
+
+    assert "<script>alert" not in page and "<img src=x" not in page and "<b>id" not in listing
+    assert "&lt;script&gt;alert(&#34;x&#34;)&lt;/script&gt;" in page
+    assert "&lt;b&gt;id&lt;/b&gt;." in page
+
+
+def test_a_message_page_shows_its_timeline_and_raw_fields(client, engine):
+    now = utcnow()
+    accept(engine, texts(1), now)
+    dispatch(engine, now, submitted={"m1.": "vendor-77"})
+    report(
+        engine,
+        "vendor-77",
+        EventKind.FAILED,
+        now,
+        code="901",
+        description="DND",
+        raw={"ErrorCode": "DND-1"},
+    )
+
+    words = text_of(client.get(f"/dashboard/messages/{message(engine, 'm1.').id}").text)
+
+    assert "accepted accepted received from CleverTap" in words
+    assert "submitted submitted" in words
+    assert "failed failed 901 DND" in words
+    assert "DND-1" in words and "vendor-77" in words
+
+
+def test_search_by_campaign_shows_the_status_summary(client, engine):
+    now = utcnow()
+    accept(engine, texts(3, campaign="diwali"), now)
+    dispatch(engine, now, failed={"m1.": "910"})
+
+    words = text_of(client.get("/dashboard/messages", params={"campaign_id": "diwali"}).text)
+
+    assert "3 matching: accepted 2 failed 1" in words
+    bad = client.get("/dashboard/messages", params={"since": "last tuesday"})
+    assert bad.status_code == 400 and "since:" in bad.text
+
+
+def test_dead_relays_are_retried_from_the_list(client, engine):
+    now = utcnow()
+    accept(engine, texts(2), now)
+    dispatch(engine, now, failed={"m1.": "910", "m2.": "910"})
+    first, second = kill_relays(engine, now, "CleverTap refused the batch (HTTP 400)")
+    page = client.get("/dashboard/relays").text
+    assert "CleverTap refused the batch (HTTP 400)" in page
+
+    done = client.post(
+        "/dashboard/relays/action",
+        data={
+            "csrf": csrf_of(page),
+            "back": "/dashboard/relays",
+            "action": "retry_relay",
+            "ids": [str(first), str(second)],
+        },
+    )
+
+    assert done.headers["location"] == "/dashboard/relays"
+    assert "2 done" in client.get("/dashboard/relays").text
+    assert [row.state for row in relays(engine)] == ["pending", "pending"]
+
+
+def test_unknown_messages_are_resent_only_with_consent(client, engine):
+    now = utcnow()
+    accept(engine, texts(1), now)
+    dispatch(engine, now, unknown=["m1."])
+    page = client.get("/dashboard/unknown").text
+    pk = message(engine, "m1.").id
+    form = {"csrf": csrf_of(page), "back": "/dashboard/unknown", "action": "resend", "ids": str(pk)}
+
+    client.post("/dashboard/unknown/action", data=form)
+    assert "tick the box" in client.get("/dashboard/unknown").text
+    assert message(engine, "m1.").status == "unknown"
+
+    client.post("/dashboard/unknown/action", data={**form, "consent": "yes"})
+    assert message(engine, "m1.").status == "accepted"
+
+
+@settings(
+    max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    path=st.sampled_from(
+        ["/dashboard/messages", "/dashboard/relays", "/dashboard/unknown", "/dashboard/messages/"]
+    ),
+    value=st.text(max_size=30),
+    key=st.sampled_from(
+        ["number", "message_id", "since", "until", "status", "cursor", "state", "nickname"]
+    ),
+)
+def test_no_input_makes_a_500(client, path, value, key):
+    target = path + (quote(value, safe="") or "0") if path.endswith("/") else path
+    answer = client.get(target, params={key: value})
+    assert answer.status_code < 500, (answer.status_code, answer.text[:300])

@@ -1,0 +1,88 @@
+"""``/metrics``: Prometheus text that prometheus-client's own parser reads."""
+
+from __future__ import annotations
+
+import httpx
+import pytest
+from conftest import CALLBACK_TOKEN, TOKEN, ServerThread
+from operations_helpers import ADMIN_CONFIG, accept, dispatch, kill_relays, open_circuit, texts
+from prometheus_client.parser import text_string_to_metric_families
+
+from smsgate.host.app import create_app
+from smsgate.storage.models import utcnow
+
+
+def scrape(server):
+    answer = httpx.get(f"{server.url}/metrics")
+    assert answer.status_code == 200
+    assert answer.headers["content-type"].startswith("text/plain; version=")
+    samples = {}
+    for family in text_string_to_metric_families(answer.text):
+        for sample in family.samples:
+            samples[(sample.name, tuple(sorted(sample.labels.items())))] = sample.value
+    return samples
+
+
+def value(samples, name, **labels):
+    return samples.get((name, tuple(sorted(labels.items()))))
+
+
+@pytest.fixture
+def server(make_config, database_url):
+    with ServerThread(create_app(make_config(database_url, extra=ADMIN_CONFIG))) as running:
+        yield running
+
+
+def test_metrics_count_intake_and_callbacks_and_read_the_database(server, engine):
+    now = utcnow()
+    accept(engine, texts(3), now)
+    dispatch(engine, now, failed={"m1.": "910"}, unknown=["m2."])
+    kill_relays(engine, now, "HTTP 400")
+    open_circuit(engine, now, "5 failed batches")
+    batch = {
+        "messages": [
+            {"to": "9876543210", "body": "hi", "message_id": "x1."},
+            {"to": "x", "body": "b"},
+        ]
+    }
+    auth = {"Authorization": f"Bearer {TOKEN}"}
+    assert (
+        httpx.post(f"{server.url}/clevertap/pingbix-in", json=batch, headers=auth).status_code
+        == 202
+    )
+    httpx.get(
+        f"{server.url}/callbacks/pingbix-in/{CALLBACK_TOKEN}?Transactionid=nope&Status=DELIVRD"
+    )
+    httpx.get(f"{server.url}/callbacks/pingbix-in/wrong-token")
+    httpx.get(f"{server.url}/callbacks/made-up-{now.microsecond}/x")
+
+    samples = scrape(server)
+
+    nick = {"nickname": "pingbix-in"}
+    assert value(samples, "smsgate_intake_records_total", outcome="accepted", **nick) == 1
+    assert value(samples, "smsgate_intake_records_total", outcome="rejected", **nick) == 1
+    assert value(samples, "smsgate_messages_total", status="accepted", **nick) == 1
+    assert value(samples, "smsgate_accept_seconds_count", **nick) == 1
+    assert value(samples, "smsgate_callback_requests_total", code="404", **nick) == 1
+    assert value(samples, "smsgate_callback_requests_total", code="404", nickname="-") == 1
+    assert value(samples, "smsgate_database_up") == 1
+    assert value(samples, "smsgate_queue_depth", **nick) == 2
+    assert value(samples, "smsgate_messages_unknown", **nick) == 1
+    assert value(samples, "smsgate_relay_dead", **nick) == 1
+    assert value(samples, "smsgate_circuit_state", state="open", **nick) == 1
+    assert value(samples, "smsgate_circuit_state", state="closed", **nick) == 0
+    assert value(samples, "smsgate_messages_last_hour", status="failed", **nick) == 1
+    assert value(samples, "process_cpu_seconds_total") is not None
+    # No label carries anything a stranger typed into a URL.
+    assert not any("made-up" in str(labels) for _, labels in samples)
+
+
+def test_a_scrape_with_the_database_gone_still_answers(make_config, tmp_path):
+    config = make_config(f"sqlite:///{tmp_path / 'gone.db'}", extra=ADMIN_CONFIG)
+    app = create_app(config)
+    with ServerThread(app) as server:
+        app.state.gateway.engine.dispose()
+        (tmp_path / "gone.db").unlink()
+        (tmp_path / "gone.db").mkdir()  # a folder where the file was: every query fails
+        samples = scrape(server)
+    assert value(samples, "smsgate_database_up") == 0
