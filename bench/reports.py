@@ -6,6 +6,10 @@ keep-alive connections) from the benchmark's process:
 
 * **ceiling (bare Starlette)**: :mod:`bench.bare_app`, an endpoint at the same path that
   only reads the body, served by uvicorn as ``smsgate serve`` serves the gateway;
+* **gateway stack, bare endpoint** (shown for information): the same bare endpoint inside
+  the gateway's own application (``bench.bare_app --gateway-stack``: its middleware, access
+  log, redaction and metrics), the report handler alone replaced: what the stack every
+  gateway request passes through leaves for the handler;
 * **gateway**: ``smsgate serve`` (dispatch and relay off: one thing at a time) on a
   database holding a submitted message, with its Pingbix transaction id, for every
   report. Each report is a Pingbix GET to ``/callbacks/{nickname}/{token}`` as Pingbix
@@ -20,6 +24,7 @@ report and one CleverTap record queued per message.
 
 from __future__ import annotations
 
+import contextlib
 from collections import defaultdict
 from datetime import timedelta
 from typing import Any
@@ -123,13 +128,13 @@ def report_requests(url: str, serials: range) -> list[bytes]:
     return [load.get_request(url, f"{PATH}?{urlencode(report_query(s))}") for s in serials]
 
 
-def expect_matched(run: load.Run, gateway: bool) -> None:
-    """Raise unless every answer is a 200 (and, from the gateway, matched its message)."""
+def expect_matched(run: load.Run, gateway: bool, marker: bytes = b'"matched":1') -> None:
+    """Raise unless every answer is a 200 (and, from the gateway, holds ``marker``)."""
     for answer in run.answers:
         if answer.status != 200:
             raise BenchError(f"answered {answer.status}: {answer.body[:300]!r}")
-        if gateway and b'"matched":1' not in answer.body.replace(b" ", b""):
-            raise BenchError(f"a report did not match its message: {answer.body[:300]!r}")
+        if gateway and marker not in answer.body.replace(b" ", b""):
+            raise BenchError(f"unexpected answer: {answer.body[:300]!r}")
 
 
 def check_stored(url: str, reports: int) -> dict[str, int]:
@@ -163,7 +168,7 @@ def check_stored(url: str, reports: int) -> dict[str, int]:
 
 def run(context: Context) -> list[Result]:
     """Measure report intake on each database kind of ``context``."""
-    return [_measure(context, kind) for kind in context.databases]
+    return [result for kind in context.databases for result in _measure(context, kind)]
 
 
 def _round_sizes(total: int, rounds: int) -> list[int]:
@@ -171,20 +176,33 @@ def _round_sizes(total: int, rounds: int) -> list[int]:
     return [share + (1 if i < extra else 0) for i in range(rounds)]
 
 
-def _measure(context: Context, kind: str) -> Result:
+def _measure(context: Context, kind: str) -> list[Result]:
     size = context.size
     warmup = min(1000, size.reports)
     serials = Serials()
     seconds: defaultdict[str, float] = defaultdict(float)
     cpu: defaultdict[str, float] = defaultdict(float)
     profile: dict[str, Any] | None = None
-    _say(f"{kind}: bare Starlette and gateway in {size.rounds} rounds")
-    with (
-        HelperProcess("bench.bare_app", context.workdir / "bare-app.log") as bare,
-        fresh_database(context, kind) as database,
-    ):
+    _say(f"{kind}: bare Starlette, gateway stack and gateway in {size.rounds} rounds")
+    with contextlib.ExitStack() as stack:
+        bare = stack.enter_context(
+            HelperProcess("bench.bare_app", context.workdir / "bare-app.log")
+        )
+        database = stack.enter_context(fresh_database(context, kind))
+        stack_database = stack.enter_context(fresh_database(context, kind))
         config = write_config(
             context.workdir / f"reports-{kind}.toml", database.url, delivery=False
+        )
+        stack_config = write_config(
+            context.workdir / f"reports-stack-{kind}.toml", stack_database.url, delivery=False
+        )
+        in_stack = stack.enter_context(
+            HelperProcess(
+                "bench.bare_app",
+                context.workdir / f"reports-stack-{kind}.log",
+                "--gateway-stack",
+                str(stack_config),
+            )
         )
         engine = create_engine(database.url)
         try:
@@ -197,6 +215,7 @@ def _measure(context: Context, kind: str) -> Result:
         with GatewayProcess(config, context.workdir / f"reports-{kind}.log") as gateway:
             first = everything.start
             load.run(bare.url, report_requests(bare.url, range(first, first + warmup)))
+            load.run(in_stack.url, report_requests(in_stack.url, range(first, first + warmup)))
             expect_matched(
                 load.run(gateway.url, report_requests(gateway.url, range(first, first + warmup))),
                 gateway=True,
@@ -209,6 +228,9 @@ def _measure(context: Context, kind: str) -> Result:
                 expect_matched(ceiling, gateway=False)
                 seconds["ceiling"] += ceiling.seconds
                 cpu["load generator"] += ceiling.cpu
+                floor = load.run(in_stack.url, report_requests(in_stack.url, batch))
+                expect_matched(floor, gateway=True, marker=b'"bare":true')
+                seconds["stack"] += floor.seconds
                 requests = report_requests(gateway.url, batch)
                 started = cpu_seconds(gateway.pid)
                 measured = load.run(gateway.url, requests)
@@ -220,29 +242,48 @@ def _measure(context: Context, kind: str) -> Result:
                 profile = _profile(context, kind, gateway, profiled_serials)
         stored = check_stored(database.url, warmup + size.reports + len(profiled_serials))
     rate = {line: size.reports / spent for line, spent in seconds.items()}
-    return Result(
+    details: dict[str, Any] = {
+        "reports_per_line": size.reports,
+        "rounds": size.rounds,
+        "connections": load.CONNECTIONS,
+        "seconds_per_line": dict(seconds),
+    }
+    stack_line = Result(
         part=PART,
         database=kind,
-        line="delivery reports",
-        rate=rate["gateway"],
-        unit="reports/s",
+        line="gateway stack, bare endpoint",
+        rate=rate["stack"],
+        unit="requests/s",
         ceiling=rate["ceiling"],
         ceiling_label="bare Starlette",
-        target=RATIO_TARGET,
-        peak_rss_bytes=gateway.peak_rss_bytes,
-        details={
-            "reports_per_line": size.reports,
-            "rounds": size.rounds,
-            "connections": load.CONNECTIONS,
-            "seconds_per_line": dict(seconds),
-            "cpu_ms_per_report": {
-                "gateway": 1000 * cpu["gateway"] / size.reports,
-                "load generator": 1000 * cpu["load generator"] / (2 * size.reports),
-            },
-            "stored": stored,
-            **({"profile": profile} if profile else {}),
-        },
+        target=None,
+        peak_rss_bytes=None,
+        details=details,
     )
+    return [
+        Result(
+            part=PART,
+            database=kind,
+            line="delivery reports",
+            rate=rate["gateway"],
+            unit="reports/s",
+            ceiling=rate["ceiling"],
+            ceiling_label="bare Starlette",
+            target=RATIO_TARGET,
+            peak_rss_bytes=gateway.peak_rss_bytes,
+            details={
+                **details,
+                "cpu_ms_per_report": {
+                    "gateway": 1000 * cpu["gateway"] / size.reports,
+                    "load generator": 1000 * cpu["load generator"] / (2 * size.reports),
+                },
+                "stored": stored,
+                "ratio_to_gateway_stack": rate["gateway"] / rate["stack"],
+                **({"profile": profile} if profile else {}),
+            },
+        ),
+        stack_line,
+    ]
 
 
 def _profile(

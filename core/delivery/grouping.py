@@ -5,13 +5,13 @@ transaction per request, each would queue for the write lock (SQLite has one; Po
 serialises the commits' WAL flushes) and pay a commit and its fsync of its own: a few
 hundred reports a second at most, whatever the machine.
 
-:class:`ReportGroups` keeps one writer per process. A request hands over its work (reading
-its reports, which is the plugin's code, and storing them) and waits. The writer takes
-every request waiting, reads and stores all of their reports in one transaction
-(:func:`smsgate.delivery.matching.store_groups`), commits, and only then answers each
-request: a vendor still gets its 200 only once its reports are committed. While one group
-commits the next one gathers, so the groups grow with the load and a lone request is
-stored at once, alone; nothing waits for a timer.
+:class:`ReportGroups` keeps one writer per process (two on PostgreSQL: see ``writers``). A
+request hands over its work (reading its reports, which is the plugin's code, and storing
+them) and waits. A writer takes every request waiting, reads and stores all of their
+reports in one transaction (:func:`smsgate.delivery.matching.store_groups`), commits, and
+only then answers each request: a vendor still gets its 200 only once its reports are
+committed. While one group commits the next one gathers, so the groups grow with the load
+and a lone request is stored at once, alone; nothing waits for a timer.
 
 One request's trouble stays its own: reports the plugin cannot read fail that request
 alone (its 400). When the group's transaction fails on something in the data, each request
@@ -54,13 +54,21 @@ class ReportGroups:
 
     :param engine: the database.
     :param max_requests: the most requests stored in one transaction.
+    :param writers: transactions at once; by default one on SQLite (it has one writer
+        anyway) and two elsewhere, so that on PostgreSQL a group is being read and stored
+        while the previous one waits for its round trips and its commit.
     """
 
-    def __init__(self, engine: Engine, *, max_requests: int = 500) -> None:
+    def __init__(
+        self, engine: Engine, *, max_requests: int = 500, writers: int | None = None
+    ) -> None:
         self.engine = engine
         self.max_requests = max_requests
+        self.writers = writers or (1 if engine.dialect.name == "sqlite" else 2)
         self._waiting: list[_Request] = []
-        self._writer: asyncio.Task[None] | None = None
+        self._writing = 0
+        # The writer tasks, held so that they are not garbage-collected mid-write.
+        self._tasks: set[asyncio.Task[None]] = set()
 
     async def store(self, nickname: str, parse: Parse) -> tuple[int, Stored]:
         """Read and store one request's reports; returns once committed.
@@ -70,8 +78,9 @@ class ReportGroups:
         """
         future: asyncio.Future[tuple[int, Stored]] = asyncio.get_running_loop().create_future()
         self._waiting.append(_Request(nickname, parse, future))
-        if self._writer is None:
-            self._writer = asyncio.create_task(self._write(), name="smsgate-report-writer")
+        if self._writing < self.writers:
+            self._writing += 1
+            self._tasks.add(asyncio.create_task(self._write(), name="smsgate-report-writer"))
         return await future
 
     async def _write(self) -> None:
@@ -100,7 +109,10 @@ class ReportGroups:
                         assert request.stored is not None
                         request.future.set_result((len(request.reports), request.stored))
         finally:
-            self._writer = None
+            # At once, not in a done callback: a request arriving in between would find
+            # every writer counted and none left to take it.
+            self._writing -= 1
+            self._tasks.discard(asyncio.current_task())
 
     def _store(self, group: Sequence[_Request]) -> None:
         """Read every request's reports, then store them all in one transaction."""
