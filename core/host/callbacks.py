@@ -24,11 +24,11 @@ from typing import Any
 from pydantic import SecretStr
 from sqlalchemy.exc import SQLAlchemyError
 from starlette.requests import Request
-from starlette.responses import JSONResponse
 
 from smsgate.config import Provider
 from smsgate.delivery.reports import Report, normalise
 from smsgate.errors import CallbackError, PluginHookError, RequestError
+from smsgate.host.answers import Answer
 from smsgate.host.auth import tokens_match
 from smsgate.host.bodies import media_type, parse_query, read_body
 from smsgate.host.gateway import Gateway
@@ -44,7 +44,7 @@ _NO_TOKEN = SecretStr("-" * 48)
 _NOT_FOUND = "no such callback URL: check the nickname and the callback token"
 
 
-async def receive(request: Request) -> JSONResponse:
+async def receive(request: Request) -> Answer:
     """Store the delivery reports in a vendor's request; 200 once they are committed."""
     gateway: Gateway = request.app.state.gateway
     provider = _provider(gateway, request)
@@ -54,7 +54,7 @@ async def receive(request: Request) -> JSONResponse:
         )
     if request.method == "HEAD":
         # A vendor checking that its URL works: it does, and nothing is stored.
-        return JSONResponse({"received": 0})
+        return Answer({"received": 0})
     body = await read_body(request, gateway.config.settings.gateway.max_body_bytes)
     callback = CallbackRequest(
         method=request.method,
@@ -77,9 +77,7 @@ async def receive(request: Request) -> JSONResponse:
     delivery: Any = getattr(request.app.state, "delivery", None)
     if delivery is not None and stored.applied:
         delivery.notify()
-    return JSONResponse(
-        {"received": received, "matched": stored.matched, "waiting": stored.waiting}
-    )
+    return Answer({"received": received, "matched": stored.matched, "waiting": stored.waiting})
 
 
 def _provider(gateway: Gateway, request: Request) -> Provider:

@@ -8,10 +8,10 @@ from typing import Any
 from sqlalchemy.exc import OperationalError
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
-from starlette.responses import JSONResponse
 
 from smsgate.config import Provider
 from smsgate.errors import RequestError
+from smsgate.host.answers import Answer
 from smsgate.host.auth import require_token
 from smsgate.host.bodies import media_type, parse_multipart, parse_query, read_body
 from smsgate.host.gateway import Gateway
@@ -29,7 +29,7 @@ from smsgate.storage.models import utcnow
 Decoder = Callable[[], list[object]]
 
 
-async def send(request: Request) -> JSONResponse:
+async def send(request: Request) -> Answer:
     """Accept one record or a batch, store it, and answer once it is committed."""
     gateway: Gateway = request.app.state.gateway
     provider = gateway.provider(request.path_params["nickname"])
@@ -105,5 +105,5 @@ def _accept(gateway: Gateway, provider: Provider, decode: Decoder) -> dict[str, 
     }
 
 
-def _answer(status: int, **body: Any) -> JSONResponse:
-    return JSONResponse(body, status_code=status)
+def _answer(status: int, **body: Any) -> Answer:
+    return Answer(body, status_code=status)

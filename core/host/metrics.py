@@ -31,12 +31,11 @@ calling random URLs cannot grow the number of series.
 
 from __future__ import annotations
 
-import json
 import logging
 import time
 from collections.abc import Awaitable, Callable, Iterator
 from datetime import datetime
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
@@ -48,6 +47,7 @@ from prometheus_client import (
     generate_latest,
 )
 from prometheus_client.core import GaugeMetricFamily, Metric
+from prometheus_client.metrics import MetricWrapperBase
 from prometheus_client.registry import Collector
 from sqlalchemy.exc import SQLAlchemyError
 from starlette.concurrency import run_in_threadpool
@@ -58,6 +58,7 @@ from smsgate.admin import stats
 from smsgate.dispatch import BatchReport
 from smsgate.dispatch.throttle import Circuit
 from smsgate.errors import RequestError
+from smsgate.host.answers import Answer
 from smsgate.storage.models import MessageStatus, utcnow
 
 if TYPE_CHECKING:
@@ -146,6 +147,15 @@ class Metrics:
         )
         self.database = DatabaseCollector(config)
         self.registry.register(self.database)
+        self._children: dict[tuple[MetricWrapperBase, tuple[str, ...]], Any] = {}
+
+    def child(self, metric: MetricWrapperBase, *labels: str) -> Any:
+        """``metric.labels(*labels)``, looked up once: every request counts something."""
+        key = (metric, labels)
+        found = self._children.get(key)
+        if found is None:
+            found = self._children[key] = metric.labels(*labels)
+        return found
 
     def label(self, nickname: str) -> str:
         """``nickname`` if it is configured, else ``-``: labels stay bounded."""
@@ -155,7 +165,7 @@ class Metrics:
 
     def vendor_call(self, route: str, seconds: float) -> None:
         """A vendor call for ``route`` took ``seconds``."""
-        self.vendor_seconds.labels(self.label(route)).observe(seconds)
+        self.child(self.vendor_seconds, self.label(route)).observe(seconds)
 
     def batch_done(self, report: BatchReport) -> None:
         """Count what one dispatch step did."""
@@ -163,14 +173,14 @@ class Metrics:
         for field, outcome in _DISPATCH_OUTCOMES.items():
             count = getattr(report, field)
             if count:
-                self.dispatch.labels(nickname, outcome).inc(count)
+                self.child(self.dispatch, nickname, outcome).inc(count)
         for status, count in (
             (MessageStatus.SUBMITTED, report.submitted),
             (MessageStatus.FAILED, report.failed + report.expired),
             (MessageStatus.UNKNOWN, report.unknown),
         ):
             if count:
-                self.messages.labels(nickname, status.value).inc(count)
+                self.child(self.messages, nickname, status.value).inc(count)
 
     def render(self) -> bytes:
         """The text exposition of every metric, the database's included."""
@@ -315,7 +325,7 @@ def observe_intake(handler: Handler) -> Handler:
         started = time.perf_counter()
         response = await handler(request)
         if response.status_code in (202, 400):
-            answer = _json(response)
+            answer = _content(response)
             accepted = _count(answer, "accepted")
             duplicates = _count(answer, "duplicates")
             rejected = answer.get("rejected")
@@ -330,13 +340,15 @@ def observe_intake(handler: Handler) -> Handler:
                 ("rejected", len(rejected)),
             ):
                 if count:
-                    metrics.intake.labels(nickname, outcome).inc(count)
-            if accepted:
-                metrics.messages.labels(nickname, MessageStatus.ACCEPTED.value).inc(accepted)
-            if failed:
-                metrics.messages.labels(nickname, MessageStatus.FAILED.value).inc(failed)
+                    metrics.child(metrics.intake, nickname, outcome).inc(count)
+            for status, count in (
+                (MessageStatus.ACCEPTED, accepted),
+                (MessageStatus.FAILED, failed),
+            ):
+                if count:
+                    metrics.child(metrics.messages, nickname, status.value).inc(count)
         if response.status_code == 202:
-            metrics.accept_seconds.labels(nickname).observe(time.perf_counter() - started)
+            metrics.child(metrics.accept_seconds, nickname).observe(time.perf_counter() - started)
         return response
 
     return observed
@@ -352,29 +364,25 @@ def observe_callbacks(handler: Handler) -> Handler:
         try:
             response = await handler(request)
         except RequestError as exc:
-            metrics.callbacks.labels(nickname, str(exc.status_code)).inc()
+            metrics.child(metrics.callbacks, nickname, str(exc.status_code)).inc()
             raise
-        metrics.callbacks.labels(nickname, str(response.status_code)).inc()
+        metrics.child(metrics.callbacks, nickname, str(response.status_code)).inc()
         if response.status_code == 200:
-            metrics.callback_seconds.labels(nickname).observe(time.perf_counter() - started)
-            answer = _json(response)
+            metrics.child(metrics.callback_seconds, nickname).observe(time.perf_counter() - started)
+            answer = _content(response)
             for outcome in ("matched", "waiting"):
                 count = _count(answer, outcome)
                 if count:
-                    metrics.reports.labels(nickname, outcome).inc(count)
+                    metrics.child(metrics.reports, nickname, outcome).inc(count)
         return response
 
     return observed
 
 
-def _count(answer: dict[str, object], key: str) -> int:
+def _count(answer: dict[str, Any], key: str) -> int:
     value = answer.get(key)
     return value if isinstance(value, int) and value > 0 else 0
 
 
-def _json(response: Response) -> dict[str, object]:
-    try:
-        answer = json.loads(bytes(response.body))
-    except ValueError:
-        return {}
-    return answer if isinstance(answer, dict) else {}
+def _content(response: Response) -> dict[str, Any]:
+    return response.content if isinstance(response, Answer) else {}
