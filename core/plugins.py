@@ -63,6 +63,9 @@ class VendorPlugin:
         self.name = name
         self._manager = manager
         self._plugin = manager.get_plugin(name)
+        # Per hook: the plugins implementing it when its subset caller was made, and that
+        # caller. Made again when they change; every delivery report calls a hook.
+        self._subsets: dict[str, tuple[tuple[object, ...], pluggy.HookCaller]] = {}
 
     @property
     def hooks(self) -> tuple[str, ...]:
@@ -149,14 +152,22 @@ class VendorPlugin:
         return checked
 
     def _implements(self, hook: str) -> bool:
+        return any(plugin is self._plugin for plugin in self._implementers(hook))
+
+    def _implementers(self, hook: str) -> tuple[object, ...]:
         caller: pluggy.HookCaller = getattr(self._manager.hook, hook)
-        return any(impl.plugin is self._plugin for impl in caller.get_hookimpls())
+        return tuple(impl.plugin for impl in caller.get_hookimpls())
 
     def _call(self, hook: str, **kwargs: Any) -> Any:
-        # Every other plugin is left out at call time, so that a plugin registered after this
-        # facade was made still cannot take part in this plugin's calls.
-        others = [p for p in self._manager.get_plugins() if p is not self._plugin]
-        return self._manager.subset_hook_caller(hook, remove_plugins=others)(**kwargs)
+        # Every other plugin implementing the hook is left out, also one registered after
+        # this facade was made: the subset is made again when the implementers change.
+        present = self._implementers(hook)
+        cached = self._subsets.get(hook)
+        if cached is None or cached[0] != present:
+            others = [plugin for plugin in present if plugin is not self._plugin]
+            subset = self._manager.subset_hook_caller(hook, remove_plugins=others)
+            cached = self._subsets[hook] = (present, subset)
+        return cached[1](**kwargs)
 
     def _require(self, hook: str) -> None:
         if not self._implements(hook):

@@ -221,6 +221,17 @@ def test_each_facade_calls_only_its_own_plugin_when_two_implement_the_same_hooks
     assert beta.parse_callback(CALLBACK, NO_OPTIONS)[0].vendor_id == "beta"
 
 
+def test_a_plugin_registered_later_never_answers_for_an_earlier_facade():
+    plugins = load_plugins(extra={"alpha": _Vendor("alpha")})
+    alpha = plugins.get("alpha")
+    assert alpha.parse_callback(CALLBACK, NO_OPTIONS)[0].vendor_id == "alpha"
+
+    plugins.manager.register(_Vendor("late"), name="late")
+
+    assert alpha.parse_callback(CALLBACK, NO_OPTIONS)[0].vendor_id == "alpha"
+    assert alpha.build_payload([MESSAGE], NO_OPTIONS).requests[0].url == "https://alpha.test/send"
+
+
 def test_plugin_without_a_hook_says_so_instead_of_asking_another_plugin():
     plugins = load_plugins(extra={"bare": object(), "full": _Vendor("full")})
     bare = plugins.get("bare")

@@ -120,6 +120,13 @@ def configure_logging(
     lines), and installs the redacting record factory.
     """
     install_redaction()
+    # Neither format writes the thread, the process or the caller's file and line: not
+    # looking them up makes every line (one per request) cheaper. These are the switches
+    # of the "Optimization" section of Python's logging HOWTO.
+    logging.logThreads = False
+    logging.logProcesses = False
+    logging.logMultiprocessing = False
+    logging._srcfile = None
     handler = logging.StreamHandler(stream or sys.stderr)
     handler.setFormatter(JsonFormatter() if log_format == "json" else TextFormatter())
     handler.addFilter(_RequestIdFilter())
