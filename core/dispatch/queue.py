@@ -166,7 +166,11 @@ def claim(
             probe_lease=settings.lease,
         )
         moved = 0
-        if route.fallback is not None and _fallback_due(state, now, settings):
+        if (
+            route.fallback is not None
+            and _fallback_due(state, now, settings)
+            and _takes_messages(connection, route.fallback)
+        ):
             moved = _move_to_fallback(connection, route, route.fallback, state, now)
         # Picked even while the circuit is open, so that stale messages still expire.
         rows = connection.execute(
@@ -413,6 +417,15 @@ def _fallback_due(state: RouteState, now: datetime, settings: DispatchSettings) 
         return True
     since = state.open_since
     return since is not None and now - since >= timedelta(seconds=settings.fallback_after)
+
+
+def _takes_messages(connection: Connection, nickname: str) -> bool:
+    # A fallback whose own circuit is open would only hold the messages, and keep them even
+    # when this vendor recovers first: they wait here until the fallback's circuit closes.
+    circuit = connection.execute(
+        sa.select(STATES.c.circuit).where(STATES.c.nickname == nickname)
+    ).scalar_one_or_none()
+    return circuit is None or circuit == Circuit.CLOSED.value
 
 
 def _move_to_fallback(

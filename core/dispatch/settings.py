@@ -36,7 +36,8 @@ key                         default meaning
 ``probe_size``              1       messages sent by a half-open circuit's probe
 ``fallback_after``          60      a nickname with ``fallback`` whose circuit has been open this
                                     long moves its waiting messages to the fallback nickname
-                                    (at once when the vendor said it is unusable)
+                                    (at once when the vendor said it is unusable), unless the
+                                    fallback's own circuit is open: then they wait until it closes
 ``reclaim_interval``        5       how often each process looks for expired leases
 ``shutdown_grace``          30      on shutdown, how long in-flight batches may take to finish
 ==========================  ======  ===============================================================

@@ -91,6 +91,35 @@ def test_a_circuit_open_past_fallback_after_moves_the_waiting_messages(
     assert "circuit open" in events(rig.engine, "m2")[-1].description
 
 
+def test_waiting_messages_stay_while_the_fallbacks_circuit_is_open_too(
+    make_rig: RigFactory, vendor
+) -> None:
+    rig = make_rig(
+        providers=_pair(vendor.url),
+        breaker_threshold=1,
+        breaker_cooldown=600,
+        fallback_after=60,
+        batch_size=1,
+    )
+    rig.accept(texts(1, prefix="s"), nickname="spare")
+    rig.vendor.fail_next(Fault(503))
+    rig.dispatch("spare")
+    rig.accept(texts(3))
+    rig.vendor.fail_next(Fault(503))
+    rig.dispatch("fake")
+    assert (circuit(rig.engine, "fake"), circuit(rig.engine, "spare")) == ("open", "open")
+
+    rig.clock.advance(60)
+    held = rig.dispatch("fake")
+    rig.clock.advance(600)
+    rig.dispatch("spare")  # the probe gets through: the fallback's circuit closes
+    moved = rig.dispatch("fake")
+
+    assert held.moved == 0
+    assert {message(rig.engine, f"m{i}").route for i in (1, 2)} == {"spare"}
+    assert moved.moved >= 2
+
+
 def test_a_message_whose_fate_is_unknown_never_fails_over(make_rig: RigFactory, vendor) -> None:
     rig = make_rig(providers=_pair(vendor.url), batch_size=1)
     rig.accept(texts(2))
