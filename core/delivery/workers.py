@@ -73,7 +73,8 @@ class DeliveryWorkers:
         :meth:`start` / :meth:`stop` when not given.
     :param settings: overrides ``config.settings.gateway.delivery``.
     :param clock: "now"; tests pass a clock they move by hand.
-    :param random: the jitter source, a float in [0, 1).
+    :param random: the jitter source, a float in [0, 1); by default a generator of its own,
+        so that the workers never draw from (and move) the ``random`` module's shared one.
     :param owner: this process's name on its leases; unique per process by default.
     """
 
@@ -85,7 +86,7 @@ class DeliveryWorkers:
         client: httpx.AsyncClient | None = None,
         settings: DeliverySettings | None = None,
         clock: Clock = system_clock,
-        random: Random = random_module.random,
+        random: Random | None = None,
         owner: str | None = None,
     ) -> None:
         self.settings = settings or config.settings.gateway.delivery
@@ -94,7 +95,7 @@ class DeliveryWorkers:
         self.client = client
         self._own_client = client is None
         self._clock = clock
-        self._random = random
+        self._random = random or random_module.Random().random
         #: nickname -> CleverTap callback URL, for every configured nickname.
         self._urls = {
             nickname: provider.settings.clevertap_callback_url

@@ -126,7 +126,8 @@ class Dispatcher:
         Without one, each worker makes (and closes) a client of its own: see :meth:`start`.
     :param settings: overrides ``config.settings.gateway.dispatch``.
     :param clock: "now"; tests pass a clock they move by hand.
-    :param random: the jitter source, a float in [0, 1).
+    :param random: the jitter source, a float in [0, 1); by default a generator of its own,
+        so that the workers never draw from (and move) the ``random`` module's shared one.
     :param owner: this process's name on its leases; unique per process by default.
     :param observer: told of every vendor call and batch (the metrics).
     """
@@ -139,7 +140,7 @@ class Dispatcher:
         *,
         settings: DispatchSettings | None = None,
         clock: Clock = system_clock,
-        random: Random = random_module.random,
+        random: Random | None = None,
         owner: str | None = None,
         observer: DispatchObserver | None = None,
     ) -> None:
@@ -148,7 +149,7 @@ class Dispatcher:
         self.client = client
         self.owner = owner or _process_name()
         self._clock = clock
-        self._random = random
+        self._random = random or random_module.Random().random
         self._observer = observer
         self._senders = _senders(config, self.settings)
         self._loops = Loops(logger)
