@@ -10,13 +10,11 @@ runs out.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import os
 import random as random_module
 import socket
 import uuid
-from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
@@ -31,6 +29,7 @@ from smsgate.delivery.reports import normalise, secrets_of
 from smsgate.delivery.settings import DeliverySettings
 from smsgate.dispatch.backoff import Clock, Random, system_clock
 from smsgate.errors import PluginHookError
+from smsgate.periodic import Loops
 
 if TYPE_CHECKING:
     from pydantic import BaseModel
@@ -46,6 +45,7 @@ logger = logging.getLogger(__name__)
 #: relayed record still kept (``done_retention``: a week's worth), about 100 ms per 400,000
 #: on SQLite here, which every two seconds would be a steady load for nothing.
 _PURGE_EVERY = timedelta(minutes=10)
+_MAINTENANCE = "delivery maintenance"
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,7 +73,8 @@ class DeliveryWorkers:
         :meth:`start` / :meth:`stop` when not given.
     :param settings: overrides ``config.settings.gateway.delivery``.
     :param clock: "now"; tests pass a clock they move by hand.
-    :param random: the jitter source, a float in [0, 1).
+    :param random: the jitter source, a float in [0, 1); by default a generator of its own,
+        so that the workers never draw from (and move) the ``random`` module's shared one.
     :param owner: this process's name on its leases; unique per process by default.
     """
 
@@ -85,7 +86,7 @@ class DeliveryWorkers:
         client: httpx.AsyncClient | None = None,
         settings: DeliverySettings | None = None,
         clock: Clock = system_clock,
-        random: Random = random_module.random,
+        random: Random | None = None,
         owner: str | None = None,
     ) -> None:
         self.settings = settings or config.settings.gateway.delivery
@@ -94,7 +95,7 @@ class DeliveryWorkers:
         self.client = client
         self._own_client = client is None
         self._clock = clock
-        self._random = random
+        self._random = random or random_module.Random().random
         #: nickname -> CleverTap callback URL, for every configured nickname.
         self._urls = {
             nickname: provider.settings.clevertap_callback_url
@@ -102,43 +103,33 @@ class DeliveryWorkers:
         }
         self._give_up = config.settings.gateway.dispatch.validity + self.settings.lookup_grace
         self._lookers = _lookers(config)
-        self._stopping = False
         self._purged_at: datetime | None = None
-        self._tasks: list[asyncio.Task[None]] = []
-        self._generation = 0
-        self._wakeup = asyncio.Event()
-        self._stopped = asyncio.Event()
+        self._loops = Loops(logger)
 
     def notify(self) -> None:
         """Reports were stored: wake idle relay tasks now instead of at the next poll."""
-        self._generation += 1
-        self._wakeup.set()
-        self._wakeup = asyncio.Event()
+        self._loops.notify()
 
     async def start(self) -> None:
         """Start the relay tasks, the sweep, and the lookups where a plugin offers them."""
-        self._stopping = False
-        self._stopped = asyncio.Event()
+        self._loops.start()
         if self.client is None:
             self.client = httpx.AsyncClient(
                 timeout=self.settings.relay_timeout,
                 limits=httpx.Limits(max_connections=max(10, 2 * self.settings.relay_concurrency)),
             )
-        self._tasks = [
-            asyncio.create_task(self._relay_forever(index), name=f"smsgate-relay-{index}")
-            for index in range(self.settings.relay_concurrency)
-        ]
-        self._tasks.append(
-            asyncio.create_task(
-                self._every(self.settings.sweep_interval, self.sweep_once), name="smsgate-sweep"
-            )
+        for index in range(self.settings.relay_concurrency):
+            self._loops.spawn(self._relay_forever(index), name=f"smsgate-relay-{index}")
+        self._loops.spawn(
+            self._loops.every(self.settings.sweep_interval, self.sweep_once, _MAINTENANCE),
+            name="smsgate-sweep",
         )
         if self._lookers:
-            self._tasks.append(
-                asyncio.create_task(
-                    self._every(self.settings.lookup_poll_interval, self.lookup_all),
-                    name="smsgate-lookup",
-                )
+            self._loops.spawn(
+                self._loops.every(
+                    self.settings.lookup_poll_interval, self.lookup_all, _MAINTENANCE
+                ),
+                name="smsgate-lookup",
             )
         logger.info(
             "relaying reports to CleverTap for %s with %d tasks as %s",
@@ -149,15 +140,7 @@ class DeliveryWorkers:
 
     async def stop(self) -> None:
         """Stop taking work; a POST in flight may finish within ``relay_timeout``."""
-        self._stopping = True
-        self._stopped.set()
-        self.notify()
-        if self._tasks:
-            _, pending = await asyncio.wait(self._tasks, timeout=self.settings.relay_timeout + 1)
-            for task in pending:
-                task.cancel()
-            await asyncio.gather(*self._tasks, return_exceptions=True)
-            self._tasks = []
+        await self._loops.stop(self.settings.relay_timeout + 1)
         if self._own_client and self.client is not None:
             await self.client.aclose()
             self.client = None
@@ -201,7 +184,7 @@ class DeliveryWorkers:
         """Look up every route's due messages once; the number of events learned."""
         learned = 0
         for route in self._lookers:
-            if self._stopping:
+            if self._loops.stopping:
                 break
             learned += await self.lookup_once(route)
         return learned
@@ -245,17 +228,17 @@ class DeliveryWorkers:
         return stored.matched
 
     async def _relay_forever(self, index: int) -> None:
-        while not self._stopping:
-            generation = self._generation
+        nicknames = list(self._urls)
+        if nicknames:
+            # Tasks start at different nicknames so that one slow CleverTap URL does not hold
+            # them all.
+            start = index % len(nicknames)
+            nicknames = nicknames[start:] + nicknames[:start]
+
+        async def round_() -> float | None:
             progressed = False
-            nicknames = list(self._urls)
-            if nicknames:
-                # Tasks start at different nicknames so that one slow CleverTap URL does not
-                # hold them all.
-                start = index % len(nicknames)
-                nicknames = nicknames[start:] + nicknames[:start]
             for nickname in nicknames:
-                if self._stopping:
+                if self._loops.stopping:
                     break
                 try:
                     report = await self.relay_once(nickname)
@@ -266,26 +249,9 @@ class DeliveryWorkers:
                     logger.exception("relay for %r failed", nickname)
                     continue
                 progressed = progressed or report.claimed >= self.settings.relay_batch_size
-            if not progressed and not self._stopping:
-                await self._sleep(generation, self.settings.relay_poll_interval)
+            return None if progressed else self.settings.relay_poll_interval
 
-    async def _every(self, seconds: float, work: Callable[[], Awaitable[object]]) -> None:
-        while not self._stopping:
-            try:
-                await work()
-            except SQLAlchemyError as exc:
-                logger.warning("delivery maintenance: database error: %s", exc)
-            except Exception:
-                logger.exception("delivery maintenance failed")
-            # Report wake-ups do not concern maintenance; only a stop cuts the wait short.
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._stopped.wait(), timeout=seconds)
-
-    async def _sleep(self, generation: int, seconds: float) -> None:
-        if generation != self._generation or self._stopping:
-            return
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self._wakeup.wait(), timeout=seconds)
+        await self._loops.poll(round_)
 
 
 def _lookers(config: Config) -> dict[str, _Looker]:

@@ -4,8 +4,10 @@
 read. Keep the line this module draws: if a request certainly did not reach the vendor
 (refused connection, connect timeout, 429, 502, 503, 504), its messages are retried; if it
 may have (read timeout, dropped connection, 500, an answer that cannot be read), their fate
-is *unknown* and smsgate never sends them again blindly. Keep the secrets out of every
-reason: vendors quote what they were sent in their error messages.
+is *unknown* and smsgate never sends them again blindly. :mod:`smsgate.http` draws the part
+of that line no vendor changes (which errors mean the request never left, what each class
+of HTTP status means, ``Retry-After``); this module reads what is the vendor's own. Keep the
+secrets out of every reason: vendors quote what they were sent in their error messages.
 
 ==========================================  ================================================
 answer                                      outcome of each message of the request
@@ -28,24 +30,27 @@ read/write timeout, connection dropped      unknown
 from __future__ import annotations
 
 import asyncio
-import email.utils
 from collections.abc import Callable, Sequence
-from datetime import UTC, datetime
 from typing import Any
 
 import httpx
 
 from smsgate import SendResult, VendorRequest
+from smsgate.http import (
+    UNUSABLE_STATUSES,
+    NoAnswer,
+    StatusClass,
+    classify_status,
+    parse_retry_after,
+    perform,
+)
 from smsgate_example_provider import api
 from smsgate_example_provider.options import ExampleOptions
 
-__all__ = ["RETRY_STATUSES", "judge_response", "parse_retry_after", "send_batch"]
+__all__ = ["Scrubber", "judge_response", "send_batch"]
 
-#: HTTP statuses that say the request was not processed and may be sent again.
-RETRY_STATUSES = frozenset({408, 429, 502, 503, 504})
-_UNUSABLE_STATUSES = frozenset({401, 402, 403})
-# Raised before any byte of the request can have reached the vendor.
-_NOT_SENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout)
+# 402: the vendor says the balance is empty, which no message of the account gets past.
+_UNUSABLE_STATUSES = UNUSABLE_STATUSES | {402}
 _MAX_REASON = 300
 
 Clean = Callable[[str], str]
@@ -66,38 +71,22 @@ async def send_batch(
     )
     limit = asyncio.Semaphore(options.concurrency)
 
-    async def perform(request: VendorRequest) -> list[SendResult]:
+    async def send(request: VendorRequest) -> list[SendResult]:
         async with limit:
             return await _perform(request, client, timeout, scrubber)
 
-    batches = await asyncio.gather(*(perform(request) for request in requests))
+    batches = await asyncio.gather(*(send(request) for request in requests))
     return [result for batch in batches for result in batch]
 
 
 async def _perform(
     request: VendorRequest, client: httpx.AsyncClient, timeout: httpx.Timeout, scrubber: Scrubber
 ) -> list[SendResult]:
-    ids = request.message_ids
-    try:
-        response = await client.request(
-            request.method,
-            request.url,
-            params=request.params,
-            headers=request.headers,
-            data=request.data,
-            files=request.files,
-            json=request.json,
-            timeout=timeout,
-        )
-    except _NOT_SENT as exc:
-        reason = scrubber.scrub(f"Example SMS not reached ({_describe(exc)})")
-        return [SendResult.retry(message, reason) for message in ids]
-    except httpx.HTTPError as exc:
-        reason = scrubber.scrub(
-            f"no answer from Example SMS ({_describe(exc)}); the messages may have been taken"
-        )
-        return [SendResult.unknown(message, reason) for message in ids]
-    return judge_response(response, ids, scrubber.scrub)
+    answer = await perform(request, client, timeout)
+    if isinstance(answer, NoAnswer):
+        reason = scrubber.scrub(answer.reason("Example SMS", messages="the messages"))
+        return [answer.result(message, reason) for message in request.message_ids]
+    return judge_response(answer, request.message_ids, scrubber.scrub)
 
 
 def judge_response(
@@ -108,23 +97,23 @@ def judge_response(
     :param clean: removes secrets from the vendor's words before they go into a reason.
     """
     status = response.status_code
-    if 200 <= status < 300:
+    kind = classify_status(status, unusable=_UNUSABLE_STATUSES)
+    if kind is StatusClass.ANSWERED:
         return _judge_results(response, message_ids, clean)
     code, said = _error(response)
     said = clean(said)[:_MAX_REASON]
     detail = f"HTTP {status}" + (f" {code}" if code else "") + (f": {said!r}" if said else "")
-    if status in RETRY_STATUSES or code in api.RETRY_CODES:
+    if kind is StatusClass.BUSY or code in api.RETRY_CODES:
         wait = parse_retry_after(response)
         reason = f"Example SMS is busy ({detail}); try again later"
         return [SendResult.retry(m, reason, retry_after=wait) for m in message_ids]
-    if status in _UNUSABLE_STATUSES or code in api.UNUSABLE_CODES:
+    if kind is StatusClass.UNUSABLE or code in api.UNUSABLE_CODES:
         reason = f"Example SMS refused the account ({detail}); check api_key and the balance"
         return [SendResult.retry(m, reason, vendor_unusable=True) for m in message_ids]
-    if 300 <= status < 400:
-        # Every message would meet the same redirect: the setting is what is wrong.
+    if kind is StatusClass.REDIRECT:
         reason = f"Example SMS redirects (HTTP {status}); set base_url to the final address"
         return [SendResult.retry(m, reason, vendor_unusable=True) for m in message_ids]
-    if status >= 500:
+    if kind is StatusClass.SERVER_ERROR:
         reason = f"Example SMS failed ({detail}); the messages may have been taken"
         return [SendResult.unknown(m, reason) for m in message_ids]
     reason = f"Example SMS refused the request ({detail})"
@@ -174,26 +163,6 @@ def _judge_one(message: int, entry: dict[str, Any] | None, clean: Clean) -> Send
     return SendResult.failed(message, reason, code=api.REJECTION_CODES.get(code, "900"))
 
 
-def parse_retry_after(response: httpx.Response) -> float | None:
-    """Seconds to wait from ``Retry-After``: delay-seconds or an HTTP-date.
-
-    An HTTP-date is measured from the answer's ``Date`` header when there is one (the
-    vendor's clock against itself), else from this machine's clock.
-    """
-    value = response.headers.get("retry-after", "").strip()
-    if not value:
-        return None
-    try:
-        seconds = float(value)
-    except ValueError:
-        when = _http_date(value)
-        if when is None:
-            return None
-        now = _http_date(response.headers.get("date", "")) or datetime.now(UTC)
-        return max(0.0, (when - now).total_seconds())
-    return seconds if seconds >= 0 else None
-
-
 class Scrubber:
     """Blanks the account's secrets out of text that may reach logs or CleverTap."""
 
@@ -219,18 +188,5 @@ def _error(response: httpx.Response) -> tuple[str, str]:
     return _text(error.get(api.Error.CODE))[:40], _text(error.get(api.Error.MESSAGE))
 
 
-def _http_date(value: str) -> datetime | None:
-    try:
-        when = email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError, IndexError):
-        return None
-    return when if when.tzinfo is not None else when.replace(tzinfo=UTC)
-
-
 def _text(value: object) -> str:
     return "" if value is None else str(value).strip()
-
-
-def _describe(exc: Exception) -> str:
-    detail = str(exc)
-    return f"{type(exc).__name__}: {detail}" if detail else type(exc).__name__

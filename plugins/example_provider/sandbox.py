@@ -4,7 +4,8 @@
 validation, answer shapes and error answers (from the vendor's documentation, or from real
 answers you have seen), and push delivery reports the way the vendor does. Cassettes are
 recorded against it, so it is the plugin's picture of the vendor. It must never need the
-network beyond the delivery report URL.
+network beyond the delivery report URL. What every sandbox shares (the settings checks, the
+request log, the faults, reports pushed with retries) is :mod:`smsgate.testing.sandbox`'s.
 
 ``smsgate sandbox example_provider --port 9092 --dlr-url URL`` serves it.
 
@@ -50,14 +51,11 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import contextlib
 import json
-import logging
-import random
 import re
 import secrets
 import time
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -69,12 +67,11 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from smsgate import SandboxSettings
+from smsgate.testing.sandbox import SandboxKit, takes_messages
 from smsgate_example_provider import api
 from smsgate_example_provider.signatures import SignatureError, parse_secret, sign
 
 __all__ = ["DEFAULT_API_KEY", "DEFAULT_WEBHOOK_SECRET", "FAILURES", "create_app"]
-
-logger = logging.getLogger(__name__)
 
 DEFAULT_API_KEY = "sk_test_sandbox_0123456789abcdef"
 DEFAULT_WEBHOOK_SECRET = (
@@ -90,60 +87,25 @@ FAILURES: dict[str, tuple[str, str | None, str | None]] = {
 }
 _DELIVERED, _FAILED, _NONE = "delivered", "failed", "none"
 _OUTCOMES = frozenset({_DELIVERED, _FAILED, _NONE, *FAILURES})
-_OPTIONS = ("api_key", "webhook_secret", "max_batch", "dlr_retries", "dlr_retry_delay")
 
 _NUMBER = re.compile(r"\+\d{8,15}")
 _SENDER = re.compile(r"[A-Za-z0-9]{3,11}")
 _DLT_ID = re.compile(r"\d{10,25}")
 _MAX_TEXT = 1600
-_FAULT_KEYS = frozenset({"status", "delay", "body", "retry_after", "accept", "count"})
-
-
-@dataclass
-class _Fault:
-    count: int
-    status: int | None = None
-    delay: float = 0.0
-    body: str | None = None
-    retry_after: str | None = None
-    accept: bool = False
-
-    def public(self, *, with_count: bool = True) -> dict[str, Any]:
-        return {
-            key: value
-            for key, value in vars(self).items()
-            if value not in (None, 0.0, False) and (with_count or key != "count")
-        }
 
 
 @dataclass
 class _State:
-    settings: SandboxSettings
+    kit: SandboxKit
     api_key: str
     key: bytes
     max_batch: int
-    dlr_retries: int
-    dlr_retry_delay: float
-    rng: random.Random
-    requests: list[dict[str, Any]] = field(default_factory=list)
-    faults: list[_Fault] = field(default_factory=list)
     webhooks: list[dict[str, Any]] = field(default_factory=list)
     #: message id -> what the status endpoint knows about it.
     messages: dict[str, dict[str, Any]] = field(default_factory=dict)
-    tasks: set[asyncio.Task[None]] = field(default_factory=set)
-    client: httpx.AsyncClient | None = None
-
-    def next_fault(self) -> _Fault | None:
-        if not self.faults:
-            return None
-        fault = self.faults[0]
-        fault.count -= 1
-        if fault.count <= 0:
-            self.faults.pop(0)
-        return fault
 
     def new_id(self, prefix: str) -> str:
-        return f"{prefix}_{self.rng.getrandbits(96):024x}"
+        return f"{prefix}_{self.kit.rng.getrandbits(96):024x}"
 
     def authorised(self, request: Request) -> bool:
         presented = request.headers.get(api.AUTH_HEADER, "")
@@ -157,18 +119,22 @@ def create_app(settings: SandboxSettings) -> Starlette:
     Raises :class:`ValueError` for an unknown outcome name, a negative weight or delay, or
     an unknown or malformed option.
     """
-    state = _state(settings)
-
-    @contextlib.asynccontextmanager
-    async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        async with httpx.AsyncClient(timeout=5.0) as client:
-            state.client = client
-            try:
-                yield
-            finally:
-                for task in state.tasks:
-                    task.cancel()
-                await asyncio.gather(*state.tasks, return_exceptions=True)
+    kit = SandboxKit(
+        settings,
+        outcomes=_OUTCOMES,
+        options=("api_key", "webhook_secret", "max_batch"),
+        counts={"max_batch": 100},
+    )
+    try:
+        key = parse_secret(kit.options.get("webhook_secret", DEFAULT_WEBHOOK_SECRET))
+    except SignatureError as exc:
+        raise ValueError(f"webhook_secret {exc.reason}") from None
+    state = _State(
+        kit,
+        api_key=kit.options.get("api_key", DEFAULT_API_KEY),
+        key=key,
+        max_batch=kit.counts["max_batch"],
+    )
 
     async def send(request: Request) -> Response:
         return await _send(state, request)
@@ -176,81 +142,18 @@ def create_app(settings: SandboxSettings) -> Starlette:
     async def status(request: Request) -> Response:
         return _status(state, request)
 
-    async def list_requests(request: Request) -> Response:
-        if request.method == "DELETE":
-            state.requests.clear()
-        return JSONResponse({"requests": state.requests})
-
-    async def faults(request: Request) -> Response:
-        if request.method == "POST":
-            try:
-                state.faults.append(_parse_fault(await request.body()))
-            except ValueError as exc:
-                return JSONResponse({"error": str(exc)}, status_code=400)
-        elif request.method == "DELETE":
-            state.faults.clear()
-        return JSONResponse({"pending": [fault.public() for fault in state.faults]})
-
-    async def list_webhooks(request: Request) -> Response:
-        return JSONResponse({"webhooks": state.webhooks})
-
-    return Starlette(
-        routes=[
+    return kit.app(
+        [
             Route(api.SEND_PATH, send, methods=["POST"]),
             Route(api.MESSAGE_PATH + "{message_id}", status, methods=["GET"]),
-            Route("/sandbox/requests", list_requests, methods=["GET", "DELETE"]),
-            Route("/sandbox/faults", faults, methods=["GET", "POST", "DELETE"]),
-            Route("/sandbox/webhooks", list_webhooks, methods=["GET"]),
         ],
-        lifespan=lifespan,
-    )
-
-
-def _state(settings: SandboxSettings) -> _State:
-    unknown = set(settings.outcomes) - _OUTCOMES
-    if unknown:
-        known = ", ".join(sorted(_OUTCOMES))
-        raise ValueError(f"unknown outcome(s) {', '.join(sorted(unknown))}; known: {known}")
-    weights = settings.outcomes.values()
-    if any(weight < 0 for weight in weights) or not any(weights):
-        raise ValueError("outcome weights must be zero or more, and not all zero")
-    if settings.delay < 0:
-        raise ValueError("delay must be zero or more seconds")
-    options = dict(settings.options)
-    unknown = set(options) - set(_OPTIONS)
-    if unknown:
-        raise ValueError(
-            f"unknown sandbox option(s) {', '.join(sorted(unknown))}; known: {', '.join(_OPTIONS)}"
-        )
-    try:
-        max_batch = int(options.get("max_batch", "100"))
-        retries = int(options.get("dlr_retries", "5"))
-        retry_delay = float(options.get("dlr_retry_delay", "0.5"))
-    except ValueError:
-        raise ValueError(
-            "max_batch and dlr_retries must be whole numbers, dlr_retry_delay seconds"
-        ) from None
-    if max_batch < 1 or retries < 1 or retry_delay < 0:
-        raise ValueError("max_batch and dlr_retries must be 1 or more, dlr_retry_delay 0 or more")
-    try:
-        key = parse_secret(options.get("webhook_secret", DEFAULT_WEBHOOK_SECRET))
-    except SignatureError as exc:
-        raise ValueError(f"webhook_secret {exc.reason}") from None
-    seed = settings.seed if settings.seed is not None else secrets.randbits(64)
-    return _State(
-        settings=settings,
-        api_key=options.get("api_key", DEFAULT_API_KEY),
-        key=key,
-        max_batch=max_batch,
-        dlr_retries=retries,
-        dlr_retry_delay=retry_delay,
-        rng=random.Random(seed),
+        reports=("webhooks", state.webhooks),
     )
 
 
 async def _send(state: _State, request: Request) -> Response:
     received_at = datetime.now(UTC)
-    fault = state.next_fault()
+    fault = state.kit.next_fault()
     entry: dict[str, Any] = {
         "received_at": received_at.isoformat(),
         "status": None,
@@ -258,29 +161,18 @@ async def _send(state: _State, request: Request) -> Response:
         "messages": [],
     }
     # Logged on arrival, so that a test sees the request while a delay fault holds it.
-    state.requests.append(entry)
+    state.kit.requests.append(entry)
     if not state.authorised(request):
         status, answer = 401, _error_body("unauthorized", "Invalid API key")
     else:
         status, answer = _validate(state, await request.body(), entry)
     entry["status"] = status
-    taken = status == 200 and (
-        fault is None or (fault.status is None and fault.body is None) or fault.accept
-    )
-    if taken:
+    if status == 200 and takes_messages(fault):
         for result, item in zip(answer[api.Result.RESULTS], entry["messages"], strict=True):
             if result[api.Result.STATUS] == api.ACCEPTED:
                 _accept(state, result[api.Result.ID], item, received_at)
-    if fault is not None and fault.delay:
-        await asyncio.sleep(fault.delay)
-    if fault is not None and fault.status is not None:
-        headers = {"Retry-After": fault.retry_after} if fault.retry_after else None
-        return Response(
-            f"sandbox fault: HTTP {fault.status}\n", status_code=fault.status, headers=headers
-        )
-    if fault is not None and fault.body is not None:
-        return Response(fault.body, media_type="text/html")
-    return JSONResponse(answer, status_code=status)
+    replaced = await fault.answer() if fault is not None else None
+    return replaced if replaced is not None else JSONResponse(answer, status_code=status)
 
 
 def _validate(state: _State, raw: bytes, entry: dict[str, Any]) -> tuple[int, dict[str, Any]]:
@@ -354,9 +246,9 @@ def _problem(item: Mapping[str, Any]) -> tuple[str, str] | None:
 
 
 def _accept(state: _State, message_id: str, item: dict[str, Any], received_at: datetime) -> None:
-    outcome = _pick_outcome(state)
+    outcome = state.kit.pick_outcome()
     if outcome == _FAILED:
-        outcome = state.rng.choice(sorted(FAILURES))
+        outcome = state.kit.rng.choice(sorted(FAILURES))
     if outcome in FAILURES:
         status, code, text = FAILURES[outcome]
         error = {api.Error.CODE: code, api.Error.MESSAGE: text} if code else None
@@ -370,19 +262,11 @@ def _accept(state: _State, message_id: str, item: dict[str, Any], received_at: d
             api.Report.STATUS: status,
             api.Report.ERROR: error,
         },
-        "due": received_at.timestamp() + state.settings.delay,
+        "due": received_at.timestamp() + state.kit.settings.delay,
     }
-    if outcome == _NONE or state.settings.dlr_url is None:
+    if outcome == _NONE or state.kit.settings.dlr_url is None:
         return
-    task = asyncio.create_task(_push(state, state.settings.dlr_url, message_id))
-    state.tasks.add(task)
-    task.add_done_callback(state.tasks.discard)
-
-
-def _pick_outcome(state: _State) -> str:
-    names = list(state.settings.outcomes)
-    weights = [state.settings.outcomes[name] for name in names]
-    return state.rng.choices(names, weights=weights)[0]
+    state.kit.spawn(_push(state, state.kit.settings.dlr_url, message_id))
 
 
 def _status(state: _State, request: Request) -> Response:
@@ -400,7 +284,7 @@ def _status(state: _State, request: Request) -> Response:
 
 
 async def _push(state: _State, url: str, message_id: str) -> None:
-    await asyncio.sleep(state.settings.delay)
+    await asyncio.sleep(state.kit.settings.delay)
     now = datetime.now(UTC)
     data = {**state.messages[message_id]["data"], api.Report.UPDATED_AT: _iso(now)}
     document = {
@@ -410,10 +294,8 @@ async def _push(state: _State, url: str, message_id: str) -> None:
     }
     body = json.dumps(document, separators=(",", ":")).encode()
     webhook_id = state.new_id("evt")
-    assert state.client is not None
-    delivered, attempts = False, 0
-    for attempt in range(state.dlr_retries):
-        attempts = attempt + 1
+
+    async def attempt(client: httpx.AsyncClient) -> httpx.Response:
         # Each attempt is signed anew: the timestamp is the attempt's, the id stays.
         stamp = int(time.time())
         headers = {
@@ -422,17 +304,9 @@ async def _push(state: _State, url: str, message_id: str) -> None:
             api.HEADER_TIMESTAMP: str(stamp),
             api.HEADER_SIGNATURE: sign(state.key, webhook_id, stamp, body),
         }
-        try:
-            response = await state.client.post(url, content=body, headers=headers)
-        except httpx.HTTPError as exc:
-            logger.warning("delivery report to %s failed: %s", url, type(exc).__name__)
-        else:
-            if response.is_success:
-                delivered = True
-                break
-            logger.warning("delivery report to %s answered %s", url, response.status_code)
-        if attempts < state.dlr_retries:
-            await asyncio.sleep(state.dlr_retry_delay * 2**attempt)
+        return await client.post(url, content=body, headers=headers)
+
+    attempts, delivered = await state.kit.push(url, attempt)
     state.webhooks.append(
         {"id": webhook_id, "body": document, "attempts": attempts, "delivered": delivered}
     )
@@ -444,37 +318,3 @@ def _error_body(code: str, message: str) -> dict[str, Any]:
 
 def _iso(moment: datetime) -> str:
     return moment.astimezone(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
-
-
-def _parse_fault(raw: bytes) -> _Fault:
-    try:
-        spec = json.loads(raw or b"{}")
-    except ValueError:
-        raise ValueError("the body must be a JSON object") from None
-    if not isinstance(spec, dict):
-        raise ValueError("the body must be a JSON object")
-    unknown = set(spec) - _FAULT_KEYS
-    if unknown:
-        raise ValueError(f"unknown key(s) {', '.join(sorted(unknown))}")
-    count, status, delay = spec.get("count", 1), spec.get("status"), spec.get("delay", 0)
-    body, retry_after = spec.get("body"), spec.get("retry_after")
-    if not isinstance(count, int) or isinstance(count, bool) or count < 1:
-        raise ValueError("count must be a whole number, 1 or more")
-    if status is not None and (not isinstance(status, int) or not 100 <= status <= 599):
-        raise ValueError("status must be an HTTP status code")
-    if not isinstance(delay, int | float) or isinstance(delay, bool) or not 0 <= delay <= 600:
-        raise ValueError("delay must be seconds between 0 and 600")
-    if body is not None and not isinstance(body, str):
-        raise ValueError("body must be a string")
-    if retry_after is not None and not isinstance(retry_after, str | int):
-        raise ValueError("retry_after must be a string or a number of seconds")
-    if status is None and not delay and body is None:
-        raise ValueError("give at least one of status, delay, body")
-    return _Fault(
-        count=count,
-        status=status,
-        delay=float(delay),
-        body=body,
-        retry_after=None if retry_after is None else str(retry_after),
-        accept=bool(spec.get("accept", False)),
-    )

@@ -10,26 +10,25 @@ retried; if it may have, its fate is unknown and smsgate must not send it again 
 from __future__ import annotations
 
 import asyncio
-import email.utils
 from collections.abc import Callable, Sequence
-from datetime import UTC, datetime
 from typing import Any
 
 import httpx
 
 from smsgate import SendResult, VendorRequest
+from smsgate.http import (
+    RETRY_STATUSES,
+    NoAnswer,
+    StatusClass,
+    classify_status,
+    parse_retry_after,
+    perform,
+)
 from smsgate_pingbix import api
 from smsgate_pingbix.options import PingbixOptions
 
-__all__ = ["RETRY_STATUSES", "judge_response", "parse_retry_after", "send_batch"]
+__all__ = ["judge_response", "send_batch"]
 
-#: HTTP statuses that say the request was not processed and may be sent again. 408 is
-#: the server giving up on reading the request, so it cannot have acted on it either.
-RETRY_STATUSES = frozenset({408, 429, 502, 503, 504})
-#: HTTP statuses that say the account, not the message, is refused.
-_UNUSABLE_STATUSES = frozenset({401, 403})
-# Exceptions raised before any byte of the request can have reached Pingbix.
-_NOT_SENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout)
 _MAX_REASON = 300
 
 Judge = Callable[[int], SendResult]
@@ -48,38 +47,23 @@ async def send_batch(
     secrets = _Scrubber(options.password.get_secret_value())
     limit = asyncio.Semaphore(options.concurrency)
 
-    async def perform(request: VendorRequest) -> list[SendResult]:
+    async def send(request: VendorRequest) -> list[SendResult]:
         async with limit:
             judge = await _perform(request, client, timeout, secrets)
         return [judge(message) for message in request.message_ids]
 
-    batches = await asyncio.gather(*(perform(request) for request in requests))
+    batches = await asyncio.gather(*(send(request) for request in requests))
     return [result for batch in batches for result in batch]
 
 
 async def _perform(
     request: VendorRequest, client: httpx.AsyncClient, timeout: httpx.Timeout, secrets: _Scrubber
 ) -> Judge:
-    try:
-        response = await client.request(
-            request.method,
-            request.url,
-            params=request.params,
-            headers=request.headers,
-            data=request.data,
-            files=request.files,
-            json=request.json,
-            timeout=timeout,
-        )
-    except _NOT_SENT as exc:
-        reason = secrets.scrub(f"Pingbix not reached ({_describe(exc)})")
-        return lambda message: SendResult.retry(message, reason)
-    except httpx.HTTPError as exc:
-        reason = secrets.scrub(
-            f"no answer from Pingbix ({_describe(exc)}); the message may have been taken"
-        )
-        return lambda message: SendResult.unknown(message, reason)
-    return judge_response(response, _sent_mobile(request), secrets.scrub)
+    answer = await perform(request, client, timeout)
+    if isinstance(answer, NoAnswer):
+        reason = secrets.scrub(answer.reason("Pingbix"))
+        return lambda message: answer.result(message, reason)
+    return judge_response(answer, _sent_mobile(request), secrets.scrub)
 
 
 def judge_response(
@@ -91,22 +75,21 @@ def judge_response(
     :param scrub: removes secrets from text that goes into a reason.
     """
     status = response.status_code
-    if status in RETRY_STATUSES:
+    kind = classify_status(status)
+    if kind is StatusClass.BUSY:
         wait = parse_retry_after(response)
         reason = f"Pingbix answered HTTP {status}; try again later"
         return lambda message: SendResult.retry(message, reason, retry_after=wait)
-    if status in _UNUSABLE_STATUSES:
+    if kind is StatusClass.UNUSABLE:
         reason = f"Pingbix refused the account (HTTP {status}); check userid and password"
         return lambda message: SendResult.retry(message, reason, vendor_unusable=True)
-    if status >= 500:
+    if kind is StatusClass.SERVER_ERROR:
         reason = f"Pingbix answered HTTP {status}; the message may have been taken"
         return lambda message: SendResult.unknown(message, reason)
-    if status >= 400:
+    if kind is StatusClass.REFUSED:
         reason = f"Pingbix answered HTTP {status}"
         return lambda message: SendResult.failed(message, reason, code="900")
-    if status >= 300:
-        # Redirects are not followed: a POST to the wrong address was not processed, and
-        # every message would meet the same redirect, so the setting is what is wrong.
+    if kind is StatusClass.REDIRECT:
         location = scrub(response.headers.get("location", "elsewhere"))
         reason = f"Pingbix redirects to {location}; set base_url to the final address"
         return lambda message: SendResult.retry(message, reason, vendor_unusable=True)
@@ -158,34 +141,6 @@ def _judge_success(body: dict[str, Any], mobile: str | None) -> Judge:
     return lambda message: SendResult.submitted(message, transaction_id)
 
 
-def parse_retry_after(response: httpx.Response) -> float | None:
-    """Seconds to wait from the ``Retry-After`` header: delay-seconds or an HTTP-date.
-
-    An HTTP-date is measured from the response's ``Date`` header when there is one (the
-    server's clock against itself), else from this machine's clock.
-    """
-    value = response.headers.get("retry-after", "").strip()
-    if not value:
-        return None
-    try:
-        seconds = float(value)
-    except ValueError:
-        when = _http_date(value)
-        if when is None:
-            return None
-        now = _http_date(response.headers.get("date", "")) or datetime.now(UTC)
-        return max(0.0, (when - now).total_seconds())
-    return seconds if seconds >= 0 else None
-
-
-def _http_date(value: str) -> datetime | None:
-    try:
-        when = email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError, IndexError):
-        return None
-    return when if when.tzinfo is not None else when.replace(tzinfo=UTC)
-
-
 def _sent_mobile(request: VendorRequest) -> str | None:
     for fields in (request.files, request.data, request.params):
         if fields and api.Param.MOBILE in fields:
@@ -200,11 +155,6 @@ def _numbers(value: object) -> set[str]:
 
 def _text(value: object) -> str:
     return "" if value is None else str(value).strip()
-
-
-def _describe(exc: Exception) -> str:
-    detail = str(exc)
-    return f"{type(exc).__name__}: {detail}" if detail else type(exc).__name__
 
 
 class _Scrubber:

@@ -47,29 +47,23 @@ The ``mobileNo``, ``ErrorCode``, ``ReceivedTime`` and ``DeliveredTime`` keys ins
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import json
-import logging
-import random
 import re
 import secrets
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-import httpx
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from smsgate import SandboxSettings
+from smsgate.testing.sandbox import SandboxKit, takes_messages
 from smsgate_pingbix import api
 
 __all__ = ["DEFAULT_PASSWORD", "DEFAULT_USERID", "ERRORS", "FAILURES", "create_app"]
-
-logger = logging.getLogger(__name__)
 
 DEFAULT_USERID = "demo"
 DEFAULT_PASSWORD = "demo-password"
@@ -102,55 +96,19 @@ _OUTCOMES = frozenset({_DELIVERED, _FAILED, _NONE, *FAILURES})
 _MOBILE = re.compile(r"\d{10,15}")
 _SENDERID = re.compile(r"[A-Za-z0-9]{3,11}")
 _DLT_ID = re.compile(r"\d{10,25}")
-_FAULT_KEYS = frozenset({"status", "delay", "error", "body", "retry_after", "accept", "count"})
-
-
-@dataclass
-class _Fault:
-    count: int
-    status: int | None = None
-    delay: float = 0.0
-    error: str | None = None
-    body: str | None = None
-    retry_after: str | None = None
-    accept: bool = False
-
-    def public(self, *, with_count: bool = True) -> dict[str, Any]:
-        """The fault as given; ``count`` is what is left of it."""
-        return {
-            key: value
-            for key, value in vars(self).items()
-            if value not in (None, 0.0, False) and (with_count or key != "count")
-        }
 
 
 @dataclass
 class _State:
-    settings: SandboxSettings
+    kit: SandboxKit
     userid: str
     password: str
-    dlr_retries: int
-    dlr_retry_delay: float
-    rng: random.Random
-    requests: list[dict[str, Any]] = field(default_factory=list)
-    faults: list[_Fault] = field(default_factory=list)
     dlrs: list[dict[str, Any]] = field(default_factory=list)
     #: transaction id -> what the status endpoint reports for each number.
     statuses: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
-    tasks: set[asyncio.Task[None]] = field(default_factory=set)
-    client: httpx.AsyncClient | None = None
-
-    def next_fault(self) -> _Fault | None:
-        if not self.faults:
-            return None
-        fault = self.faults[0]
-        fault.count -= 1
-        if fault.count <= 0:
-            self.faults.pop(0)
-        return fault
 
     def new_id(self) -> str:
-        return str(self.rng.randrange(10**18, 10**19))
+        return str(self.kit.rng.randrange(10**18, 10**19))
 
 
 def create_app(settings: SandboxSettings) -> Starlette:
@@ -159,95 +117,34 @@ def create_app(settings: SandboxSettings) -> Starlette:
     Raises :class:`ValueError` for an unknown outcome name, a negative weight or delay, or
     an unknown or malformed option.
     """
-    state = _state(settings)
-
-    @contextlib.asynccontextmanager
-    async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        async with httpx.AsyncClient(timeout=5.0) as client:
-            state.client = client
-            try:
-                yield
-            finally:
-                for task in state.tasks:
-                    task.cancel()
-                await asyncio.gather(*state.tasks, return_exceptions=True)
+    kit = SandboxKit(
+        settings, outcomes=_OUTCOMES, options=("userid", "password"), errors=tuple(ERRORS)
+    )
+    state = _State(
+        kit,
+        userid=kit.options.get("userid", DEFAULT_USERID),
+        password=kit.options.get("password", DEFAULT_PASSWORD),
+    )
 
     async def send(request: Request) -> Response:
         return await _send(state, request)
 
-    async def list_requests(request: Request) -> Response:
-        if request.method == "DELETE":
-            state.requests.clear()
-        return JSONResponse({"requests": state.requests})
-
-    async def faults(request: Request) -> Response:
-        if request.method == "POST":
-            try:
-                state.faults.append(_parse_fault(await request.body()))
-            except ValueError as exc:
-                return JSONResponse({"error": str(exc)}, status_code=400)
-        elif request.method == "DELETE":
-            state.faults.clear()
-        return JSONResponse({"pending": [fault.public() for fault in state.faults]})
-
-    async def list_dlrs(request: Request) -> Response:
-        return JSONResponse({"dlrs": state.dlrs})
-
     async def report_status(request: Request) -> Response:
         return _report_status(state, request)
 
-    return Starlette(
-        routes=[
+    return kit.app(
+        [
             Route(api.SEND_PATH, send, methods=["GET", "POST"]),
             Route(api.STATUS_PATH, report_status, methods=["GET"]),
-            Route("/sandbox/requests", list_requests, methods=["GET", "DELETE"]),
-            Route("/sandbox/faults", faults, methods=["GET", "POST", "DELETE"]),
-            Route("/sandbox/dlrs", list_dlrs, methods=["GET"]),
         ],
-        lifespan=lifespan,
-    )
-
-
-def _state(settings: SandboxSettings) -> _State:
-    unknown = set(settings.outcomes) - _OUTCOMES
-    if unknown:
-        known = ", ".join(sorted(_OUTCOMES))
-        raise ValueError(f"unknown outcome(s) {', '.join(sorted(unknown))}; known: {known}")
-    if any(weight < 0 for weight in settings.outcomes.values()) or not any(
-        settings.outcomes.values()
-    ):
-        raise ValueError("outcome weights must be zero or more, and not all zero")
-    if settings.delay < 0:
-        raise ValueError("delay must be zero or more seconds")
-    options = dict(settings.options)
-    unknown = set(options) - {"userid", "password", "dlr_retries", "dlr_retry_delay"}
-    if unknown:
-        raise ValueError(
-            f"unknown sandbox option(s) {', '.join(sorted(unknown))}; "
-            "known: userid, password, dlr_retries, dlr_retry_delay"
-        )
-    try:
-        retries = int(options.get("dlr_retries", "5"))
-        retry_delay = float(options.get("dlr_retry_delay", "0.5"))
-    except ValueError:
-        raise ValueError("dlr_retries must be a whole number, dlr_retry_delay seconds") from None
-    if retries < 1 or retry_delay < 0:
-        raise ValueError("dlr_retries must be 1 or more, dlr_retry_delay zero or more")
-    seed = settings.seed if settings.seed is not None else secrets.randbits(64)
-    return _State(
-        settings=settings,
-        userid=options.get("userid", DEFAULT_USERID),
-        password=options.get("password", DEFAULT_PASSWORD),
-        dlr_retries=retries,
-        dlr_retry_delay=retry_delay,
-        rng=random.Random(seed),
+        reports=("dlrs", state.dlrs),
     )
 
 
 async def _send(state: _State, request: Request) -> Response:
     received_at = datetime.now(UTC)
     params, form_problem = await _params(request)
-    fault = state.next_fault()
+    fault = state.kit.next_fault()
     # Logged on arrival, so that a test sees the request while a delay fault holds it.
     entry: dict[str, Any] = {
         "transactionId": None,
@@ -262,7 +159,7 @@ async def _send(state: _State, request: Request) -> Response:
         "reason": None,
         "fault": fault.public(with_count=False) if fault is not None else None,
     }
-    state.requests.append(entry)
+    state.kit.requests.append(entry)
 
     if form_problem:
         error: str | None = "form"
@@ -274,10 +171,7 @@ async def _send(state: _State, request: Request) -> Response:
         accepted = []
     else:
         error, answer, accepted = _validate(state, params)
-    taken = bool(accepted) and (
-        fault is None or (fault.status is None and fault.body is None) or fault.accept
-    )
-    if taken:
+    if accepted and takes_messages(fault):
         # The message is taken before any delay: a client that gives up waiting has still
         # sent it, which is what "unknown" outcomes are about.
         transaction_id = state.new_id()
@@ -288,16 +182,8 @@ async def _send(state: _State, request: Request) -> Response:
     if error:
         entry["reason"] = answer.get(api.Reply.REASON)
 
-    if fault is not None and fault.delay:
-        await asyncio.sleep(fault.delay)
-    if fault is not None and fault.status is not None:
-        headers = {"Retry-After": fault.retry_after} if fault.retry_after else None
-        return Response(
-            f"sandbox fault: HTTP {fault.status}\n", status_code=fault.status, headers=headers
-        )
-    if fault is not None and fault.body is not None:
-        return Response(fault.body, media_type="text/html")
-    return JSONResponse(answer)
+    replaced = await fault.answer() if fault is not None else None
+    return replaced if replaced is not None else JSONResponse(answer)
 
 
 async def _params(request: Request) -> tuple[dict[str, str], str | None]:
@@ -381,52 +267,15 @@ def _error_body(status_code: str, reason: str) -> dict[str, Any]:
     }
 
 
-def _parse_fault(raw: bytes) -> _Fault:
-    try:
-        spec = json.loads(raw or b"{}")
-    except ValueError:
-        raise ValueError("the body must be a JSON object") from None
-    if not isinstance(spec, dict):
-        raise ValueError("the body must be a JSON object")
-    unknown = set(spec) - _FAULT_KEYS
-    if unknown:
-        raise ValueError(f"unknown key(s) {', '.join(sorted(unknown))}")
-    count, status, delay = spec.get("count", 1), spec.get("status"), spec.get("delay", 0)
-    error, body, retry_after = spec.get("error"), spec.get("body"), spec.get("retry_after")
-    if not isinstance(count, int) or isinstance(count, bool) or count < 1:
-        raise ValueError("count must be a whole number, 1 or more")
-    if status is not None and (not isinstance(status, int) or not 100 <= status <= 599):
-        raise ValueError("status must be an HTTP status code")
-    if not isinstance(delay, int | float) or isinstance(delay, bool) or not 0 <= delay <= 600:
-        raise ValueError("delay must be seconds between 0 and 600")
-    if error is not None and error not in ERRORS:
-        raise ValueError(f"error must be one of {', '.join(ERRORS)}")
-    if body is not None and not isinstance(body, str):
-        raise ValueError("body must be a string")
-    if retry_after is not None and not isinstance(retry_after, str | int):
-        raise ValueError("retry_after must be a string or a number of seconds")
-    if status is None and not delay and error is None and body is None:
-        raise ValueError("give at least one of status, delay, error, body")
-    return _Fault(
-        count=count,
-        status=status,
-        delay=float(delay),
-        error=error,
-        body=body,
-        retry_after=None if retry_after is None else str(retry_after),
-        accept=bool(spec.get("accept", False)),
-    )
-
-
 def _schedule_dlr(state: _State, transaction_id: str, mobile: str, received_at: datetime) -> None:
-    url = state.settings.dlr_url
-    outcome = _pick_outcome(state)
+    url = state.kit.settings.dlr_url
+    outcome = state.kit.pick_outcome()
     if url is None or outcome == _NONE:
         # A lost report is still known to the status endpoint.
         _remember(state, transaction_id, mobile, received_at, outcome)
         return
     if outcome == _FAILED:
-        outcome = state.rng.choice(sorted(FAILURES))
+        outcome = state.kit.rng.choice(sorted(FAILURES))
     _remember(state, transaction_id, mobile, received_at, outcome)
     params = {
         api.Dlr.TRANSACTION_ID: transaction_id,
@@ -434,10 +283,8 @@ def _schedule_dlr(state: _State, transaction_id: str, mobile: str, received_at: 
         api.Dlr.MOBILE: mobile,
         api.Dlr.RECEIVED_TIME: _dlr_time(received_at),
     }
-    with_status = state.rng.random() < 0.5
-    task = asyncio.create_task(_push_dlr(state, url, params, outcome, with_status))
-    state.tasks.add(task)
-    task.add_done_callback(state.tasks.discard)
+    with_status = state.kit.rng.random() < 0.5
+    state.kit.spawn(_push_dlr(state, url, params, outcome, with_status))
 
 
 def _remember(
@@ -457,7 +304,7 @@ def _remember(
             "error": error,
             "cause": cause,
             "received_at": received_at,
-            "due": received_at.timestamp() + state.settings.delay,
+            "due": received_at.timestamp() + state.kit.settings.delay,
         }
     )
 
@@ -487,16 +334,10 @@ def _report_status(state: _State, request: Request) -> Response:
     return JSONResponse({api.StatusReply.RESPONSE: {api.StatusReply.REPORTS: listed}})
 
 
-def _pick_outcome(state: _State) -> str:
-    names = list(state.settings.outcomes)
-    weights = [state.settings.outcomes[name] for name in names]
-    return state.rng.choices(names, weights=weights)[0]
-
-
 async def _push_dlr(
     state: _State, url: str, params: dict[str, str], outcome: str, with_status: bool
 ) -> None:
-    await asyncio.sleep(state.settings.delay)
+    await asyncio.sleep(state.kit.settings.delay)
     params[api.Dlr.DELIVERED_TIME] = _dlr_time(datetime.now(UTC))
     if outcome == _DELIVERED:
         params[api.Dlr.ERROR_CODE] = "000"
@@ -505,22 +346,7 @@ async def _push_dlr(
         status, params[api.Dlr.ERROR_CODE] = FAILURES[outcome]
     if with_status:
         params[api.Dlr.STATUS] = status
-    assert state.client is not None
-    delivered = False
-    attempts = 0
-    for attempt in range(state.dlr_retries):
-        attempts = attempt + 1
-        try:
-            response = await state.client.get(url, params=params)
-        except httpx.HTTPError as exc:
-            logger.warning("delivery report to %s failed: %s", url, type(exc).__name__)
-        else:
-            if response.is_success:
-                delivered = True
-                break
-            logger.warning("delivery report to %s answered %s", url, response.status_code)
-        if attempts < state.dlr_retries:
-            await asyncio.sleep(state.dlr_retry_delay * 2**attempt)
+    attempts, delivered = await state.kit.push(url, lambda client: client.get(url, params=params))
     state.dlrs.append({"params": params, "attempts": attempts, "delivered": delivered})
 
 

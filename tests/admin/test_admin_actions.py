@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
-from operations_helpers import accept, dispatch, kill_relays, message, relays, report, texts
+from message_builders import accept, dispatch, kill_relays, message, relays, store_report, texts
 
 from smsgate.admin import actions, queries
 from smsgate.delivery import outbox
@@ -60,7 +60,7 @@ def test_a_failed_message_clevertap_already_heard_of_stays_told(engine):
 
     retry(engine, "m1.", now)
     dispatch(engine, now, submitted={"m1.": "v-2"})
-    report(engine, "v-2", EventKind.DELIVERED, now + timedelta(seconds=3))
+    store_report(engine, "v-2", EventKind.DELIVERED, now + timedelta(seconds=3))
 
     assert [(r.event, r.state) for r in relays(engine)] == [
         ("failed", "done"),
@@ -125,7 +125,7 @@ def test_retry_refuses_what_cannot_or_must_not_be_sent_again(engine, setup, refu
         else:
             dispatch(engine, created, submitted={"m1.": "v"})
         if setup == "delivered":
-            report(engine, "v", EventKind.DELIVERED, now)
+            store_report(engine, "v", EventKind.DELIVERED, now)
     before = message(engine, "m1.")
 
     with pytest.raises(ActionRefusedError, match=refusal):

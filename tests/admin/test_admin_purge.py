@@ -7,7 +7,7 @@ from datetime import timedelta
 
 import sqlalchemy as sa
 from conftest import ServerThread
-from operations_helpers import accept, dispatch, kill_relays, texts
+from message_builders import accept, dispatch, kill_relays, texts
 
 from smsgate.admin.purge import purge
 from smsgate.host.app import create_app

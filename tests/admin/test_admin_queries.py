@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from operations_helpers import accept, dispatch, kill_relays, texts
+from message_builders import accept, dispatch, kill_relays, texts
 
 from smsgate.admin import queries
 from smsgate.admin.queries import MessageFilter, search_messages

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
-from operations_helpers import accept, dispatch, kill_relays, open_circuit, report, texts
+from message_builders import accept, dispatch, kill_relays, open_circuit, store_report, texts
 
 from smsgate.admin import stats
 from smsgate.storage.models import utcnow
@@ -22,7 +22,7 @@ def test_windows_count_by_status_now_with_rate_and_latency(engine, config):
     old = now - timedelta(hours=5)
     accept(engine, texts(2, prefix="old"), old)
     dispatch(engine, old, submitted={"old1.": "o1"}, failed={"old2.": "910"})
-    report(engine, "o1", EventKind.DELIVERED, old + timedelta(seconds=30))
+    store_report(engine, "o1", EventKind.DELIVERED, old + timedelta(seconds=30))
     accept(engine, texts(5), now - timedelta(minutes=10))
     dispatch(
         engine,
@@ -30,9 +30,13 @@ def test_windows_count_by_status_now_with_rate_and_latency(engine, config):
         submitted={"m1.": "v1", "m2.": "v2", "m3.": "v3"},
         failed={"m4.": "905"},
     )
-    report(engine, "v1", EventKind.DELIVERED, now - timedelta(minutes=10) + timedelta(seconds=2))
-    report(engine, "v2", EventKind.DELIVERED, now - timedelta(minutes=10) + timedelta(seconds=4))
-    report(
+    store_report(
+        engine, "v1", EventKind.DELIVERED, now - timedelta(minutes=10) + timedelta(seconds=2)
+    )
+    store_report(
+        engine, "v2", EventKind.DELIVERED, now - timedelta(minutes=10) + timedelta(seconds=4)
+    )
+    store_report(
         engine,
         "v3",
         EventKind.FAILED,

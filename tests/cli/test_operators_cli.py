@@ -8,7 +8,7 @@ from datetime import timedelta
 import pytest
 import sqlalchemy as sa
 from click.testing import CliRunner
-from operations_helpers import accept, dispatch, message, texts
+from message_builders import accept, dispatch, message, texts
 
 from smsgate.cli import main
 from smsgate.storage.models import Message, utcnow

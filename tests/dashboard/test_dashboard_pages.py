@@ -9,19 +9,17 @@ import pytest
 from conftest import ServerThread
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from operations_helpers import (
+from message_builders import (
     accept,
-    admin_config,
-    csrf_of,
-    dashboard_client,
     dispatch,
     kill_relays,
     message,
     open_circuit,
     relays,
-    report,
+    store_report,
     texts,
 )
+from operations_helpers import admin_config, csrf_of, dashboard_client
 
 from smsgate.host.app import create_app
 from smsgate.storage.models import utcnow
@@ -49,7 +47,7 @@ def test_the_overview_shows_each_nicknames_figures(client, engine):
     now = utcnow()
     accept(engine, texts(4), now)
     dispatch(engine, now, submitted={"m1.": "v1"}, failed={"m2.": "910"}, unknown=["m3."])
-    report(engine, "v1", EventKind.DELIVERED, now)
+    store_report(engine, "v1", EventKind.DELIVERED, now)
     kill_relays(engine, now, "HTTP 400")
     open_circuit(engine, now, "vendor down")
 
@@ -86,7 +84,7 @@ def test_a_message_page_shows_its_timeline_and_raw_fields(client, engine):
     now = utcnow()
     accept(engine, texts(1), now)
     dispatch(engine, now, submitted={"m1.": "vendor-77"})
-    report(
+    store_report(
         engine,
         "vendor-77",
         EventKind.FAILED,

@@ -5,15 +5,8 @@ from __future__ import annotations
 import httpx
 import pytest
 from conftest import TOKEN, ServerThread
-from operations_helpers import (
-    ADMIN_CONFIG,
-    ADMIN_TOKEN,
-    accept,
-    admin_config,
-    csrf_of,
-    dashboard_client,
-    texts,
-)
+from message_builders import accept, texts
+from operations_helpers import ADMIN_CONFIG, ADMIN_TOKEN, admin_config, csrf_of, dashboard_client
 
 from smsgate.host.app import create_app
 from smsgate.storage.models import utcnow

@@ -8,18 +8,8 @@ from datetime import timedelta
 
 import pytest
 import sqlalchemy as sa
-from delivery_helpers import (
-    EVENTS,
-    NICK,
-    START,
-    accept,
-    events,
-    inbox,
-    message,
-    relayed,
-    report,
-    send,
-)
+from delivery_helpers import EVENTS, events, inbox, relayed
+from message_builders import NICK, START, accept, dispatch, message, report
 
 from smsgate.delivery.grouping import ReportGroups
 from smsgate.delivery.matching import Stored, store_groups
@@ -32,7 +22,7 @@ LATER = START + timedelta(seconds=30)
 
 def test_reports_of_several_requests_in_one_transaction_end_as_if_stored_one_by_one(engine):
     accept(engine, ["m1.", "m2.", "m3."])
-    send(engine, {"m1.": "tx-1", "m2.": "tx-2", "m3.": "tx-3"})
+    dispatch(engine, submitted={"m1.": "tx-1", "m2.": "tx-2", "m3.": "tx-3"})
 
     stored = store_groups(
         engine,
@@ -68,7 +58,7 @@ def test_reports_of_several_requests_in_one_transaction_end_as_if_stored_one_by_
 
 def test_a_later_failure_without_a_code_in_the_same_transaction_keeps_the_first_code(engine):
     accept(engine, ["m1."])
-    send(engine, {"m1.": "tx-1"})
+    dispatch(engine, submitted={"m1.": "tx-1"})
 
     store_groups(
         engine,
@@ -97,7 +87,7 @@ def _refuse():
 
 def test_concurrent_requests_get_their_own_answers_from_a_shared_commit(engine):
     accept(engine, ["m1.", "m2."])
-    send(engine, {"m1.": "tx-1", "m2.": "tx-2"})
+    dispatch(engine, submitted={"m1.": "tx-1", "m2.": "tx-2"})
     groups = ReportGroups(engine)
 
     async def main():
@@ -123,7 +113,7 @@ def test_a_request_whose_reports_the_database_refuses_fails_alone(engine):
     if engine.dialect.name == "sqlite":
         pytest.skip("SQLite does not enforce column lengths: nothing to refuse")
     accept(engine, ["m1."])
-    send(engine, {"m1.": "tx-1"})
+    dispatch(engine, submitted={"m1.": "tx-1"})
     groups = ReportGroups(engine)
     # An event the messages table cannot take: its vendor id is longer than the column.
     # (normalise clips real ones; only a broken caller can hand over such a report.)

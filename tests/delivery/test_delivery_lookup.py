@@ -8,7 +8,8 @@ from datetime import timedelta
 import httpx
 import pytest
 from conftest import CALLBACK_TOKEN, TOKEN
-from delivery_helpers import START, FakeClock, accept, message, outbox, relayed, send
+from delivery_helpers import FakeClock, relayed
+from message_builders import START, accept, dispatch, message, relays
 
 from smsgate import DeliveryEvent, EventKind, hookimpl
 from smsgate.config import load_config
@@ -36,7 +37,7 @@ def test_a_submitted_message_is_asked_about_after_lookup_after_then_at_doubling_
     engine,
 ):
     accept(engine, ["m1."], nickname=NICK)
-    send(engine, {"m1.": "tx-1"}, START, nickname=NICK)
+    dispatch(engine, START, submitted={"m1.": "tx-1"}, nickname=NICK)
 
     assert due(engine, START + minutes(14)) == []
     assert due(engine, START + minutes(15)) == ["tx-1"]
@@ -51,7 +52,7 @@ def test_messages_with_a_final_report_or_past_their_validity_and_grace_are_not_a
     engine,
 ):
     accept(engine, ["final.", "old."], nickname=NICK)
-    send(engine, {"old.": "tx-old"}, START, nickname=NICK, failed={"final.": "900"})
+    dispatch(engine, START, submitted={"old.": "tx-old"}, nickname=NICK, failed={"final.": "900"})
 
     assert due(engine, START + timedelta(seconds=GIVE_UP + 1)) == []
     stale = stale_messages(engine, START + timedelta(seconds=GIVE_UP + 1), give_up=GIVE_UP)
@@ -113,7 +114,7 @@ clevertap_callback_url = "http://127.0.0.1:9/sms/generic?account=TEST"
 
 def test_what_a_lookup_learns_goes_the_way_of_a_pushed_report(engine, database_url, tmp_path):
     accept(engine, ["m1.", "m2.", "m3."], nickname=NICK)
-    send(engine, {"m1.": "tx-1", "m2.": "tx-2", "m3.": "tx-3"}, START, nickname=NICK)
+    dispatch(engine, START, submitted={"m1.": "tx-1", "m2.": "tx-2", "m3.": "tx-3"}, nickname=NICK)
     vendor = Vendor({"tx-1": EventKind.DELIVERED, "tx-2": EventKind.FAILED})
 
     learned = run_lookup(engine, database_url, tmp_path, vendor, START + minutes(16))
@@ -129,16 +130,16 @@ def test_what_a_lookup_learns_goes_the_way_of_a_pushed_report(engine, database_u
         ("delivered", "m1."),
         ("failed", "m2."),
     ]
-    assert {row.record["ts"] for row in outbox(engine)} == {int((START + minutes(3)).timestamp())}
+    assert {row.record["ts"] for row in relays(engine)} == {int((START + minutes(3)).timestamp())}
 
 
 @pytest.mark.parametrize("vendor", [Vendor(), Vendor(broken=True)], ids=["silent", "broken"])
 def test_a_lookup_that_learns_nothing_invents_no_failure(engine, database_url, tmp_path, vendor):
     accept(engine, ["m1."], nickname=NICK)
-    send(engine, {"m1.": "tx-1"}, START, nickname=NICK)
+    dispatch(engine, START, submitted={"m1.": "tx-1"}, nickname=NICK)
 
     learned = run_lookup(engine, database_url, tmp_path, vendor, START + minutes(16))
 
     assert learned == 0
     assert message(engine, "m1.").status == "submitted"
-    assert outbox(engine) == []
+    assert relays(engine) == []

@@ -5,18 +5,8 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
-from delivery_helpers import (
-    NICK,
-    START,
-    accept,
-    events,
-    inbox,
-    message,
-    outbox,
-    relayed,
-    report,
-    send,
-)
+from delivery_helpers import events, inbox, relayed
+from message_builders import NICK, START, accept, dispatch, message, relays, report
 
 from smsgate.delivery.matching import (
     AMBIGUOUS,
@@ -32,7 +22,7 @@ LATER = START + timedelta(seconds=30)
 
 def test_a_report_moves_its_message_to_delivered_and_queues_one_clevertap_record(engine):
     accept(engine, ["m1."])
-    send(engine, {"m1.": "tx-1"})
+    dispatch(engine, submitted={"m1.": "tx-1"})
 
     stored = store_reports(engine, NICK, [report("tx-1", description="DELIVRD")], LATER)
 
@@ -50,7 +40,7 @@ def test_a_report_moves_its_message_to_delivered_and_queues_one_clevertap_record
 
 def test_a_failed_report_keeps_its_code_and_words_on_the_message_and_for_clevertap(engine):
     accept(engine, ["m1."])
-    send(engine, {"m1.": "tx-1"})
+    dispatch(engine, submitted={"m1.": "tx-1"})
 
     store_reports(
         engine,
@@ -71,7 +61,7 @@ def test_a_failed_report_keeps_its_code_and_words_on_the_message_and_for_clevert
 
 def test_duplicates_are_kept_as_events_but_change_nothing_and_relay_nothing_more(engine):
     accept(engine, ["m1."])
-    send(engine, {"m1.": "tx-1"})
+    dispatch(engine, submitted={"m1.": "tx-1"})
     delivered = report("tx-1")
 
     first = store_reports(engine, NICK, [delivered], LATER)
@@ -80,12 +70,12 @@ def test_duplicates_are_kept_as_events_but_change_nothing_and_relay_nothing_more
     assert (first.applied, second.applied, second.matched) == (1, 0, 2)
     reports = [e for e in events(engine, "m1.") if e.kind == "delivered"]
     assert [e.payload["applied"] for e in reports] == [True, False, False]
-    assert len(outbox(engine)) == 1
+    assert len(relays(engine)) == 1
 
 
 def test_a_final_status_never_regresses_and_the_first_final_report_wins(engine):
     accept(engine, ["m1."])
-    send(engine, {"m1.": "tx-1"})
+    dispatch(engine, submitted={"m1.": "tx-1"})
 
     store_reports(engine, NICK, [report("tx-1", EventKind.FAILED, code="914")], LATER)
     store_reports(engine, NICK, [report("tx-1", EventKind.BUFFERED)], LATER)
@@ -98,19 +88,19 @@ def test_a_final_status_never_regresses_and_the_first_final_report_wins(engine):
 
 def test_an_intermediate_report_moves_the_message_to_buffered_and_relays_nothing(engine):
     accept(engine, ["m1."])
-    send(engine, {"m1.": "tx-1"})
+    dispatch(engine, submitted={"m1.": "tx-1"})
 
     store_reports(
         engine, NICK, [report("tx-1", EventKind.BUFFERED, vendor_status="ACCEPTD")], LATER
     )
 
     assert message(engine, "m1.").status == "buffered"
-    assert outbox(engine) == []
+    assert relays(engine) == []
 
 
 def test_a_later_failure_without_a_code_never_erases_the_stored_code(engine):
     accept(engine, ["m1."])
-    send(engine, {"m1.": "tx-1"})
+    dispatch(engine, submitted={"m1.": "tx-1"})
 
     store_reports(engine, NICK, [report("tx-1", EventKind.FAILED, code="901")], LATER)
     store_reports(engine, NICK, [report("tx-1", EventKind.FAILED)], LATER)
@@ -121,7 +111,7 @@ def test_a_later_failure_without_a_code_never_erases_the_stored_code(engine):
 
 def test_a_failure_without_any_code_reaches_clevertap_as_900(engine):
     accept(engine, ["m1."])
-    send(engine, {"m1.": "tx-1"})
+    dispatch(engine, submitted={"m1.": "tx-1"})
 
     store_reports(engine, NICK, [report("tx-1", EventKind.FAILED, vendor_status="FAILED")], LATER)
 
@@ -144,7 +134,7 @@ def test_a_report_before_its_send_result_waits_and_is_applied_when_the_result_la
     ]
     assert message(engine, "m1.").status == "accepted"
 
-    send(engine, {"m1.": "tx-1"}, LATER)
+    dispatch(engine, LATER, submitted={"m1.": "tx-1"})
 
     assert inbox(engine) == []
     assert message(engine, "m1.").status == "delivered"
@@ -160,7 +150,7 @@ def test_early_reports_are_applied_in_the_order_they_arrived(engine):
     store_reports(engine, NICK, [report("tx-1", EventKind.FAILED, code="916")], START)
     store_reports(engine, NICK, [report("tx-1", EventKind.DELIVERED)], START)
 
-    send(engine, {"m1.": "tx-1"}, LATER)
+    dispatch(engine, LATER, submitted={"m1.": "tx-1"})
 
     row = message(engine, "m1.")
     assert (row.status, row.failure_code) == ("failed", "916")
@@ -169,7 +159,7 @@ def test_early_reports_are_applied_in_the_order_they_arrived(engine):
 
 def test_the_sweep_matches_a_report_whose_message_became_known_by_another_path(engine):
     accept(engine, ["m1."])
-    send(engine, {"m1.": "tx-1"})
+    dispatch(engine, submitted={"m1.": "tx-1"})
     # As if the report's transaction had committed just after the send result's.
     from delivery_helpers import INBOX
 
@@ -208,7 +198,7 @@ def test_unmatched_reports_stay_visible_for_the_retention_and_are_purged_after(e
 
 def test_reports_match_only_messages_sent_through_their_nickname(engine):
     accept(engine, ["m1."])
-    send(engine, {"m1.": "tx-1"})
+    dispatch(engine, submitted={"m1.": "tx-1"})
 
     stored = store_reports(engine, "other-vendor", [report("tx-1")], LATER)
 
@@ -217,9 +207,14 @@ def test_reports_match_only_messages_sent_through_their_nickname(engine):
 
 
 def test_one_vendor_id_for_several_numbers_is_told_apart_by_the_reported_number(engine):
-    numbers = {"m1.": "9845000001", "m2.": "9845000002"}
-    accept(engine, ["m1.", "m2."], numbers=numbers)
-    send(engine, {"m1.": "tx-shared", "m2.": "tx-shared"})
+    accept(
+        engine,
+        [
+            {"to": "9845000001", "body": "hello", "message_id": "m1."},
+            {"to": "9845000002", "body": "hello", "message_id": "m2."},
+        ],
+    )
+    dispatch(engine, submitted={"m1.": "tx-shared", "m2.": "tx-shared"})
 
     store_reports(
         engine,
@@ -241,7 +236,7 @@ def test_one_vendor_id_for_several_numbers_is_told_apart_by_the_reported_number(
 
 def test_a_shared_vendor_id_without_a_number_waits_as_ambiguous_and_the_sweep_leaves_it(engine):
     accept(engine, ["m1.", "m2."])
-    send(engine, {"m1.": "tx-shared", "m2.": "tx-shared"})
+    dispatch(engine, submitted={"m1.": "tx-shared", "m2.": "tx-shared"})
 
     stored = store_reports(engine, NICK, [report("tx-shared")], LATER)
     swept = sweep_inbox(engine, LATER, retention=72 * 3600)
@@ -253,7 +248,7 @@ def test_a_shared_vendor_id_without_a_number_waits_as_ambiguous_and_the_sweep_le
 
 def test_clicks_and_replies_are_relayed_once_each_without_touching_the_status(engine):
     accept(engine, ["m1."])
-    send(engine, {"m1.": "tx-1"})
+    dispatch(engine, submitted={"m1.": "tx-1"})
     click = report("tx-1", EventKind.CLICKED, url="https://acme.in/offer", short_url="ac.me/1")
     reply = report("tx-1", EventKind.REPLIED, incoming_text="STOP" * 200, to_phone="5555")
 
@@ -269,21 +264,21 @@ def test_clicks_and_replies_are_relayed_once_each_without_touching_the_status(en
     }
     assert len(records["replied"]["incomingText"]) == 512
     assert records["replied"]["toPhone"] == "5555"
-    assert len(outbox(engine)) == 2
+    assert len(relays(engine)) == 2
 
 
 def test_reports_about_untracked_messages_are_stored_but_never_relayed(engine):
-    from delivery_helpers import MESSAGES
+    from message_builders import MESSAGES
 
     accept(engine, ["m1."])
     with engine.begin() as connection:
         connection.execute(MESSAGES.update().values(tracked=False))
-    send(engine, {"m1.": "tx-1"})
+    dispatch(engine, submitted={"m1.": "tx-1"})
 
     store_reports(engine, NICK, [report("tx-1")], LATER)
 
     assert message(engine, "m1.").status == "delivered"
-    assert outbox(engine) == []
+    assert relays(engine) == []
 
 
 @pytest.mark.parametrize(

@@ -6,7 +6,8 @@ from datetime import timedelta
 
 import pytest
 import sqlalchemy as sa
-from delivery_helpers import NICK, OUTBOX, START, accept, message, outbox, relayed, send
+from delivery_helpers import relayed
+from message_builders import NICK, OUTBOX, START, accept, dispatch, message, relays
 
 from smsgate.delivery import outbox as relay_outbox
 from smsgate.delivery.outbox import Outcome, claim, enqueue_relay, purge_done, settle
@@ -45,7 +46,7 @@ def test_an_intake_reject_with_a_message_id_reaches_clevertap_as_failed_with_its
 def test_a_vendor_refusal_recorded_by_the_dispatcher_reaches_clevertap_as_failed(engine):
     accept(engine, ["m1.", "m2."])
 
-    send(engine, {"m2.": "tx-2"}, failed={"m1.": "906"})
+    dispatch(engine, submitted={"m2.": "tx-2"}, failed={"m1.": "906"})
 
     assert relayed(engine) == [
         (
@@ -63,7 +64,7 @@ def test_a_vendor_refusal_recorded_by_the_dispatcher_reaches_clevertap_as_failed
 
 def test_enqueueing_twice_adds_nothing_and_skips_messages_not_final_or_untracked(engine):
     accept(engine, ["final.", "waiting.", "untracked."])
-    send(engine, {"waiting.": "tx-w"}, failed={"final.": "900", "untracked.": "900"})
+    dispatch(engine, submitted={"waiting.": "tx-w"}, failed={"final.": "900", "untracked.": "900"})
     ids = [message(engine, m).id for m in ("final.", "waiting.", "untracked.")]
     with engine.begin() as connection:
         connection.execute(
@@ -83,14 +84,14 @@ def test_enqueueing_twice_adds_nothing_and_skips_messages_not_final_or_untracked
 
 def test_a_code_clevertap_would_refuse_is_relayed_as_900(engine):
     accept(engine, ["m1."])
-    send(engine, {}, failed={"m1.": "911"})
+    dispatch(engine, failed={"m1.": "911"})
 
     assert relayed(engine)[0][2]["code"] == "900"
 
 
 def test_claimed_rows_are_leased_and_not_claimed_again_until_the_lease_ends(engine):
     accept(engine, [f"m{i}." for i in range(3)])
-    send(engine, {}, failed={f"m{i}.": "900" for i in range(3)})
+    dispatch(engine, failed={f"m{i}.": "900" for i in range(3)})
 
     first = claim(engine, NICK, owner="a", now=LATER, limit=2, lease=30)
     second = claim(engine, NICK, owner="b", now=LATER, limit=10, lease=30)
@@ -106,7 +107,7 @@ def test_claimed_rows_are_leased_and_not_claimed_again_until_the_lease_ends(engi
 
 def test_results_are_written_only_for_rows_the_worker_still_holds(engine):
     accept(engine, ["m1.", "m2."])
-    send(engine, {}, failed={"m1.": "900", "m2.": "900"})
+    dispatch(engine, failed={"m1.": "900", "m2.": "900"})
     mine = claim(engine, NICK, owner="a", now=LATER, limit=10, lease=30)
     # The lease ran out and another worker took the rows over.
     theirs = claim(engine, NICK, owner="b", now=LATER + timedelta(seconds=31), limit=10, lease=30)
@@ -121,7 +122,7 @@ def test_results_are_written_only_for_rows_the_worker_still_holds(engine):
     )
 
     assert written == 2
-    assert [(row.state, row.last_error) for row in outbox(engine)] == [
+    assert [(row.state, row.last_error) for row in relays(engine)] == [
         ("done", None),
         ("dead", "refused"),
     ]
@@ -129,7 +130,7 @@ def test_results_are_written_only_for_rows_the_worker_still_holds(engine):
 
 def test_retried_rows_wait_until_their_time_and_done_rows_are_purged_after_retention(engine):
     accept(engine, ["m1.", "m2."])
-    send(engine, {}, failed={"m1.": "900", "m2.": "900"})
+    dispatch(engine, failed={"m1.": "900", "m2.": "900"})
     first, second = claim(engine, NICK, owner="a", now=LATER, limit=10, lease=30)
     settle(
         engine,
@@ -144,15 +145,15 @@ def test_retried_rows_wait_until_their_time_and_done_rows_are_purged_after_reten
     assert relay_outbox.due_nicknames(engine, LATER + timedelta(minutes=10)) == [NICK]
     assert purge_done(engine, LATER) == 0
     assert purge_done(engine, LATER + timedelta(seconds=1)) == 1
-    assert [row.last_error for row in outbox(engine)] == ["HTTP 503"]
+    assert [row.last_error for row in relays(engine)] == ["HTTP 503"]
 
 
 def test_a_row_locked_by_another_process_is_skipped_not_waited_for(engine, database_url):
     if not database_url.startswith("postgresql"):
         pytest.skip("SQLite has one writer at a time: there are no row locks to skip")
     accept(engine, ["m1.", "m2."])
-    send(engine, {}, failed={"m1.": "900", "m2.": "900"})
-    rows = outbox(engine)
+    dispatch(engine, failed={"m1.": "900", "m2.": "900"})
+    rows = relays(engine)
 
     with engine.connect() as other:
         transaction = other.begin()

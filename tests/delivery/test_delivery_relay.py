@@ -15,16 +15,8 @@ import httpx
 import pytest
 from conftest import ServerThread
 from ct_recorder import CleverTapRecorder
-from delivery_helpers import (
-    NICK,
-    START,
-    FakeClock,
-    accept,
-    outbox,
-    report,
-    send,
-    write_config,
-)
+from delivery_helpers import FakeClock, write_config
+from message_builders import NICK, START, accept, dispatch, relays, report
 
 from smsgate.delivery import DeliveryWorkers
 from smsgate.delivery.matching import store_reports
@@ -93,7 +85,7 @@ def finals(engine, delivered: int, failed: int) -> list[str]:
     """Messages with final reports of each kind queued for CleverTap; their message ids."""
     ids = [f"d{i}." for i in range(delivered)] + [f"f{i}." for i in range(failed)]
     accept(engine, ids)
-    send(engine, {m: f"tx-{m}" for m in ids})
+    dispatch(engine, submitted={m: f"tx-{m}" for m in ids})
     reports = [report(f"tx-d{i}.", description="DELIVRD") for i in range(delivered)] + [
         report(f"tx-f{i}.", EventKind.FAILED, code="914", description="UNDELIV")
         for i in range(failed)
@@ -126,7 +118,7 @@ def test_records_go_in_posts_of_at_most_100_grouped_by_event_in_clevertaps_forma
         "failed",
         {"ts": ts, "meta": "f0.", "code": "914", "description": "UNDELIV"},
     ) in received
-    assert {row.state for row in outbox(engine)} == {"done"}
+    assert {row.state for row in relays(engine)} == {"done"}
 
 
 def test_records_clevertap_lists_as_unprocessed_are_dead_with_its_reason(engine, ct, make_relay):
@@ -150,7 +142,7 @@ def test_records_clevertap_lists_as_unprocessed_are_dead_with_its_reason(engine,
     done = relay.once()
 
     assert (done.done, done.dead) == (2, 1)
-    states = {row.record["meta"]: (row.state, row.last_error) for row in outbox(engine)}
+    states = {row.record["meta"]: (row.state, row.last_error) for row in relays(engine)}
     assert states["d0."] == ("done", None)
     assert states["f0."][0] == "dead"
     assert "mandatory parameter was missing" in states["f0."][1]
@@ -168,8 +160,8 @@ def test_a_4xx_kills_the_batch_visibly_and_it_is_never_sent_again(engine, ct, ma
     second = relay.once()
 
     assert (first.dead, second.claimed) == (2, 0)
-    assert {row.state for row in outbox(engine)} == {"dead"}
-    assert all("HTTP 400" in row.last_error for row in outbox(engine))
+    assert {row.state for row in relays(engine)} == {"dead"}
+    assert all("HTTP 400" in row.last_error for row in relays(engine))
 
 
 def test_a_5xx_is_retried_after_the_first_delay_doubling_each_time(engine, ct, make_relay):
@@ -179,17 +171,17 @@ def test_a_5xx_is_retried_after_the_first_delay_doubling_each_time(engine, ct, m
     relay = make_relay(url)
 
     assert relay.once().retried == 1
-    assert outbox(engine)[0].next_attempt_at == START + timedelta(seconds=600)
+    assert relays(engine)[0].next_attempt_at == START + timedelta(seconds=600)
     relay.clock.advance(599)
     assert relay.once().claimed == 0
     relay.clock.advance(1)
     assert relay.once().retried == 1
-    assert outbox(engine)[0].next_attempt_at == relay.clock.now + timedelta(seconds=1200)
+    assert relays(engine)[0].next_attempt_at == relay.clock.now + timedelta(seconds=1200)
     relay.clock.advance(1200)
     assert relay.once().done == 1
 
     assert [record["meta"] for _, record in recorder.records()] == ["d0."]
-    assert outbox(engine)[0].attempts == 3
+    assert relays(engine)[0].attempts == 3
 
 
 def test_a_retry_after_longer_than_the_backoff_is_honoured(engine, ct, make_relay):
@@ -200,8 +192,8 @@ def test_a_retry_after_longer_than_the_backoff_is_honoured(engine, ct, make_rela
 
     relay.once()
 
-    assert outbox(engine)[0].state == "pending"
-    assert outbox(engine)[0].next_attempt_at == START + timedelta(seconds=1)
+    assert relays(engine)[0].state == "pending"
+    assert relays(engine)[0].next_attempt_at == START + timedelta(seconds=1)
 
 
 def raising(error: type[httpx.HTTPError]) -> httpx.MockTransport:
@@ -220,7 +212,7 @@ def test_timeouts_and_connection_errors_are_retried_later(engine, make_relay, er
 
     result = relay.once()
 
-    row = outbox(engine)[0]
+    row = relays(engine)[0]
     assert (result.retried, row.state) == (1, "pending")
     assert row.last_error.startswith(f"CleverTap not reached: {error.__name__}")
     assert row.next_attempt_at == START + timedelta(seconds=600)
@@ -239,9 +231,9 @@ def test_a_record_never_accepted_within_the_give_up_time_is_dead_with_the_last_e
 
     for _ in range(3):
         relay.once()
-        relay.clock.now = outbox(engine)[0].next_attempt_at
+        relay.clock.now = relays(engine)[0].next_attempt_at
 
-    row = outbox(engine)[0]
+    row = relays(engine)[0]
     assert row.state == "dead"
     assert row.last_error.startswith("gave up after 3 attempts: CleverTap not reached")
 
@@ -255,6 +247,6 @@ def test_a_redirect_is_dead_and_names_the_setting_to_fix(engine, make_relay):
 
     relay.once()
 
-    row = outbox(engine)[0]
+    row = relays(engine)[0]
     assert row.state == "dead"
     assert "clevertap_callback_url" in row.last_error

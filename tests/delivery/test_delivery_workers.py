@@ -6,18 +6,8 @@ import asyncio
 from datetime import timedelta
 
 import httpx
-from delivery_helpers import (
-    NICK,
-    START,
-    FakeClock,
-    accept,
-    inbox,
-    message,
-    outbox,
-    report,
-    send,
-    write_config,
-)
+from delivery_helpers import FakeClock, inbox, write_config
+from message_builders import NICK, START, accept, dispatch, message, relays, report
 
 from smsgate.delivery import DeliveryWorkers
 from smsgate.delivery.matching import store_reports
@@ -33,7 +23,7 @@ def test_a_sweep_matches_late_purges_unmatched_after_72_hours_and_relayed_after_
     engine, database_url, tmp_path
 ):
     accept(engine, ["m1."])
-    send(engine, {"m1.": "tx-1"})
+    dispatch(engine, submitted={"m1.": "tx-1"})
     store_reports(engine, NICK, [report("tx-1"), report("tx-unknown")], START)
     (row,) = claim(engine, NICK, owner="a", now=START, limit=10, lease=30)
     settle(engine, Outcome(done=[row.id]), owner="a", now=START)
@@ -46,7 +36,7 @@ def test_a_sweep_matches_late_purges_unmatched_after_72_hours_and_relayed_after_
     swept = asyncio.run(workers.sweep_once())
 
     assert (swept.purged_inbox, swept.purged_done) == (0, 1)
-    assert inbox(engine) == [] and outbox(engine) == []
+    assert inbox(engine) == [] and relays(engine) == []
     assert message(engine, "m1.").status == "delivered"
 
 

@@ -17,7 +17,7 @@ from datetime import timedelta
 from typing import Any
 
 import sqlalchemy as sa
-from delivery_helpers import EVENTS, INBOX, MESSAGES, OUTBOX, START, accept, report, send
+from delivery_helpers import EVENTS, INBOX
 from hypothesis import settings
 from hypothesis import strategies as st
 from hypothesis.stateful import (
@@ -27,6 +27,7 @@ from hypothesis.stateful import (
     rule,
     run_state_machine_as_test,
 )
+from message_builders import MESSAGES, OUTBOX, START, accept, dispatch, report
 
 from smsgate.delivery.matching import match_inbox, store_groups, store_reports, sweep_inbox
 from smsgate.delivery.reports import Report
@@ -116,7 +117,12 @@ class ReportMachine(RuleBasedStateMachine):
     def send_result_lands(self) -> None:
         self._tick()
         if not self.sent:
-            send(self.engine, {self.message_id: self.vendor_id}, self.now, nickname=self.nickname)
+            dispatch(
+                self.engine,
+                self.now,
+                submitted={self.message_id: self.vendor_id},
+                nickname=self.nickname,
+            )
             self.sent = True
             self.status = "submitted"
             for item in self.waiting:

@@ -28,7 +28,8 @@ import pytest
 import sqlalchemy as sa
 from conftest import CALLBACK_TOKEN, TOKEN, ServerThread, free_port
 from ct_recorder import CleverTapRecorder
-from delivery_helpers import EVENTS, NICK, OUTBOX
+from delivery_helpers import EVENTS
+from message_builders import NICK, OUTBOX
 
 SMSGATE = Path(sys.executable).parent / "smsgate"
 IST = ZoneInfo("Asia/Kolkata")

@@ -7,16 +7,8 @@ import pytest
 from conftest import TOKEN, ServerThread
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from operations_helpers import (
-    ADMIN_CONFIG,
-    ADMIN_TOKEN,
-    accept,
-    dispatch,
-    kill_relays,
-    message,
-    relays,
-    texts,
-)
+from message_builders import accept, dispatch, kill_relays, message, relays, texts
+from operations_helpers import ADMIN_CONFIG, ADMIN_TOKEN
 
 from smsgate.host.app import create_app
 from smsgate.storage.models import utcnow

@@ -19,7 +19,8 @@ from smsgate.plugins import load_plugins
 from smsgate.storage.models import DeliveryInbox, Message, MessageEvent
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "delivery"))
-from delivery_helpers import NICK, accept, send, write_config
+from delivery_helpers import write_config
+from message_builders import NICK, accept, dispatch
 
 MESSAGES = Message.__table__  # type: ignore[attr-defined]
 EVENTS = MessageEvent.__table__  # type: ignore[attr-defined]
@@ -67,7 +68,7 @@ def report_events(engine) -> list:
 
 def test_a_pingbix_report_by_get_is_stored_before_the_200(server, engine):
     accept(engine, ["m1."])
-    send(engine, {"m1.": "tx-1"})
+    dispatch(engine, submitted={"m1.": "tx-1"})
 
     answer = httpx.get(url(server), params=DELIVERED)
 
@@ -87,7 +88,7 @@ def test_a_report_for_a_message_not_sent_yet_is_accepted_and_waits(server, engin
 
 def test_a_duplicate_report_gets_200_again_and_changes_nothing(server, engine):
     accept(engine, ["m1."])
-    send(engine, {"m1.": "tx-1"})
+    dispatch(engine, submitted={"m1.": "tx-1"})
 
     answers = [httpx.get(url(server), params=DELIVERED) for _ in range(2)]
 
@@ -97,7 +98,7 @@ def test_a_duplicate_report_gets_200_again_and_changes_nothing(server, engine):
 
 def test_several_reports_in_one_json_post_are_all_stored(server, engine):
     accept(engine, ["m1.", "m2."])
-    send(engine, {"m1.": "tx-1", "m2.": "tx-2"})
+    dispatch(engine, submitted={"m1.": "tx-1", "m2.": "tx-2"})
     failed = {"transactionid": "tx-2", "ERRORCODE": "001", "status": "UNDELIV"}
 
     answer = httpx.post(url(server), json=[DELIVERED, failed])
@@ -109,7 +110,7 @@ def test_several_reports_in_one_json_post_are_all_stored(server, engine):
 def test_concurrent_reports_each_get_their_own_answer_once_stored(server, engine):
     ids = [f"m{i}." for i in range(24)]
     accept(engine, ids)
-    send(engine, {message_id: f"tx-{i}" for i, message_id in enumerate(ids)})
+    dispatch(engine, submitted={message_id: f"tx-{i}" for i, message_id in enumerate(ids)})
     # Odd transaction ids are reported twice, and one report names a message not sent yet.
     queries = [{**DELIVERED, "Transactionid": f"tx-{i}"} for i in range(24)]
     queries += [{**DELIVERED, "Transactionid": f"tx-{i}"} for i in range(1, 24, 2)]
@@ -130,7 +131,7 @@ def test_concurrent_reports_each_get_their_own_answer_once_stored(server, engine
 
 def test_a_report_by_form_post_is_read_like_one_by_get(server, engine):
     accept(engine, ["m1."])
-    send(engine, {"m1.": "tx-1"})
+    dispatch(engine, submitted={"m1.": "tx-1"})
 
     answer = httpx.post(url(server), data=DELIVERED)
 
@@ -194,7 +195,7 @@ def test_a_head_request_checks_the_url_and_stores_nothing(server, engine):
 
 def test_the_callback_token_and_the_vendor_password_are_masked_in_stored_reports(server, engine):
     accept(engine, ["m1."])
-    send(engine, {"m1.": "tx-1"})
+    dispatch(engine, submitted={"m1.": "tx-1"})
 
     httpx.get(
         url(server),
@@ -209,7 +210,7 @@ def test_the_callback_token_and_the_vendor_password_are_masked_in_stored_reports
 
 def test_a_nul_character_in_a_report_is_dropped_not_a_server_error(server, engine):
     accept(engine, ["m1."])
-    send(engine, {"m1.": "tx-1"})
+    dispatch(engine, submitted={"m1.": "tx-1"})
 
     answer = httpx.get(url(server), params={**DELIVERED, "Messageid": "m\x00id", "x\x00": "\x00"})
 

@@ -5,7 +5,8 @@ from __future__ import annotations
 import httpx
 import pytest
 from conftest import CALLBACK_TOKEN, TOKEN, ServerThread
-from operations_helpers import ADMIN_CONFIG, accept, dispatch, kill_relays, open_circuit, texts
+from message_builders import accept, dispatch, kill_relays, open_circuit, texts
+from operations_helpers import ADMIN_CONFIG
 from prometheus_client.parser import text_string_to_metric_families
 
 from smsgate.host.app import create_app

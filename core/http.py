@@ -1,0 +1,185 @@
+"""What an HTTP answer, or the lack of one, means for messages sent to a vendor.
+
+Every vendor plugin's ``send_batch`` draws the same line: if a request certainly did not
+reach the vendor, its messages may be sent again (``retry``); if it may have, their fate is
+``unknown`` and smsgate never sends them again blindly. The part of that judgement that
+does not depend on the vendor lives here, so that every plugin draws the line alike:
+
+- :func:`perform` makes a :class:`~smsgate.types.VendorRequest` with httpx and gives the
+  response, or a :class:`NoAnswer` saying whether the request can have arrived;
+- :func:`classify_status` sorts an HTTP status into a :class:`StatusClass`;
+- :func:`parse_retry_after` reads the ``Retry-After`` header.
+
+How a vendor's body is read, and the words of each reason, stay the plugin's.
+"""
+
+from __future__ import annotations
+
+import email.utils
+from collections.abc import Collection
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from enum import StrEnum
+
+import httpx
+
+from smsgate.types import SendResult, VendorRequest
+
+__all__ = [
+    "NOT_SENT",
+    "RETRY_STATUSES",
+    "UNUSABLE_STATUSES",
+    "NoAnswer",
+    "StatusClass",
+    "classify_status",
+    "describe_error",
+    "parse_http_date",
+    "parse_retry_after",
+    "perform",
+]
+
+#: HTTP statuses that say the request was not processed and may be sent again. 408 is the
+#: server giving up on reading the request, so it cannot have acted on it either.
+RETRY_STATUSES = frozenset({408, 429, 502, 503, 504})
+#: HTTP statuses that say the account, not the message, is refused.
+UNUSABLE_STATUSES = frozenset({401, 403})
+#: httpx errors raised before any byte of the request can have reached the server.
+NOT_SENT: tuple[type[httpx.HTTPError], ...] = (
+    httpx.ConnectError,
+    httpx.ConnectTimeout,
+    httpx.PoolTimeout,
+)
+
+
+class StatusClass(StrEnum):
+    """What an HTTP status alone says about a send request."""
+
+    #: 2xx: the vendor answered; its body says what became of each message.
+    ANSWERED = "answered"
+    #: One of :data:`RETRY_STATUSES`: not processed, send again later (``retry``).
+    BUSY = "busy"
+    #: The account is refused (401, 403 by default): ``retry`` with ``vendor_unusable``.
+    UNUSABLE = "unusable"
+    #: 3xx: redirects are not followed, so the request was not processed, and every message
+    #: would meet the same redirect: the setting is wrong (``retry``, ``vendor_unusable``).
+    REDIRECT = "redirect"
+    #: Another 4xx: the request is refused (``failed``).
+    REFUSED = "refused"
+    #: Another 5xx (or a status outside 200-599): it may have been taken (``unknown``).
+    SERVER_ERROR = "server_error"
+
+
+def classify_status(status: int, *, unusable: Collection[int] = UNUSABLE_STATUSES) -> StatusClass:
+    """The :class:`StatusClass` of HTTP ``status``.
+
+    :param unusable: the statuses by which this vendor refuses the account (some add 402
+        for an empty balance).
+    """
+    if status in RETRY_STATUSES:
+        return StatusClass.BUSY
+    if status in unusable:
+        return StatusClass.UNUSABLE
+    if 200 <= status < 300:
+        return StatusClass.ANSWERED
+    if 300 <= status < 400:
+        return StatusClass.REDIRECT
+    if 400 <= status < 500:
+        return StatusClass.REFUSED
+    return StatusClass.SERVER_ERROR
+
+
+@dataclass(frozen=True, slots=True)
+class NoAnswer:
+    """A request that got no HTTP answer: refused, timed out, or dropped."""
+
+    #: What httpx raised.
+    error: httpx.HTTPError
+
+    @property
+    def may_have_arrived(self) -> bool:
+        """False only when the request certainly did not reach the vendor (see :data:`NOT_SENT`).
+
+        A read timeout or a dropped connection comes after the request was written: the
+        vendor may have acted on it.
+        """
+        return not isinstance(self.error, NOT_SENT)
+
+    def reason(self, vendor: str, *, messages: str = "the message") -> str:
+        """Why the messages got no answer, naming ``vendor``; scrub it before use.
+
+        :param messages: how the reason calls the request's messages.
+        """
+        detail = describe_error(self.error)
+        if self.may_have_arrived:
+            return f"no answer from {vendor} ({detail}); {messages} may have been taken"
+        return f"{vendor} not reached ({detail})"
+
+    def result(self, message: int, reason: str) -> SendResult:
+        """``message``'s result: ``unknown`` if the request may have arrived, else ``retry``."""
+        if self.may_have_arrived:
+            return SendResult.unknown(message, reason)
+        return SendResult.retry(message, reason)
+
+
+async def perform(
+    request: VendorRequest, client: httpx.AsyncClient, timeout: httpx.Timeout
+) -> httpx.Response | NoAnswer:
+    """Make ``request`` with ``client``: the response (any status), or why there is none.
+
+    Redirects are not followed (httpx's default): a vendor's redirect is a setting to fix.
+    """
+    try:
+        return await client.request(
+            request.method,
+            request.url,
+            params=request.params,
+            headers=request.headers,
+            data=request.data,
+            files=request.files,
+            json=request.json,
+            timeout=timeout,
+        )
+    except httpx.HTTPError as exc:
+        return NoAnswer(exc)
+
+
+def describe_error(error: Exception) -> str:
+    """``ConnectError: [Errno 111] ...``: the type of ``error`` and its text, if any.
+
+    The text can quote the request (a URL with credentials in its query): scrub it.
+    """
+    detail = str(error)
+    return f"{type(error).__name__}: {detail}" if detail else type(error).__name__
+
+
+def parse_retry_after(response: httpx.Response) -> float | None:
+    """Seconds to wait from the ``Retry-After`` header: delay-seconds or an HTTP-date.
+
+    An HTTP-date is measured from the response's ``Date`` header when there is one (the
+    server's clock against itself), else from this machine's clock; a date in the past is
+    0. ``None`` when the header is missing, negative or unreadable.
+    """
+    value = response.headers.get("retry-after", "").strip()
+    if not value:
+        return None
+    try:
+        seconds = float(value)
+    except ValueError:
+        when = parse_http_date(value)
+        if when is None:
+            return None
+        now = parse_http_date(response.headers.get("date", "")) or datetime.now(UTC)
+        return max(0.0, (when - now).total_seconds())
+    return seconds if seconds >= 0 else None
+
+
+def parse_http_date(value: str) -> datetime | None:
+    """An HTTP-date (``Wed, 21 Oct 2015 07:28:00 GMT``) as an aware datetime, or ``None``.
+
+    A date without a zone is taken as UTC, as HTTP dates always are.
+    """
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError, IndexError):
+        return None
+    return when if when.tzinfo is not None else when.replace(tzinfo=UTC)
