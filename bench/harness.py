@@ -80,18 +80,30 @@ class Size:
     reports: int
     #: Records relayed to CleverTap per line.
     relay_records: int
+    #: 1000-record batches posted back to back to find the peak accept rate.
+    latency_peak: int
+    #: 1000-record batches posted at half the peak rate, each one a latency sample.
+    latency_batches: int
+    #: Messages posted (and left in flight) before the gateway's peak RSS is read.
+    memory_messages: int
+    #: Seconds the gateway goes on dispatching them before the peak RSS is read.
+    memory_hold: float
 
 
 SIZES = {
     "quick": Size(
         "quick",
-        batches=20,
+        batches=12,
         rounds=4,
-        warmup=3,
-        prefill=1_000_000,
-        dispatch_messages=6_000,
-        reports=6_000,
-        relay_records=20_000,
+        warmup=2,
+        prefill=200_000,
+        dispatch_messages=1_200,
+        reports=2_000,
+        relay_records=8_000,
+        latency_peak=8,
+        latency_batches=60,
+        memory_messages=100_000,
+        memory_hold=1.0,
     ),
     "long": Size(
         "long",
@@ -102,6 +114,10 @@ SIZES = {
         dispatch_messages=50_000,
         reports=50_000,
         relay_records=200_000,
+        latency_peak=40,
+        latency_batches=1000,
+        memory_messages=100_000,
+        memory_hold=30.0,
     ),
 }
 
@@ -574,8 +590,16 @@ def peak_rss_bytes(pid: int) -> int:
 
 
 def find_py_spy() -> str:
-    """The py-spy executable: ``$SMSGATE_BENCH_PY_SPY``, else the one on PATH."""
-    found = os.environ.get("SMSGATE_BENCH_PY_SPY") or shutil.which("py-spy")
+    """The py-spy executable: ``$SMSGATE_BENCH_PY_SPY``, else the one on PATH or beside Python.
+
+    ``pip install -e '.[dev]'`` puts one in the project's virtual environment.
+    """
+    beside = Path(sys.executable).parent / "py-spy"
+    found = (
+        os.environ.get("SMSGATE_BENCH_PY_SPY")
+        or shutil.which("py-spy")
+        or (str(beside) if beside.exists() else None)
+    )
     if not found:
         raise BenchError(
             "--profile needs py-spy: `pip install py-spy` (into any environment), "
