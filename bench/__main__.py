@@ -87,7 +87,7 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         "--size",
         choices=list(SIZES),
         default="quick",
-        help="quick (about 2 minutes) or long (the figures for the README); default: quick",
+        help="quick (a few minutes) or long (the figures for the README); default: quick",
     )
     parser.add_argument(
         "--databases",
