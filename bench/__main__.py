@@ -13,7 +13,7 @@ import tempfile
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from bench import dispatch, ingest, relay, reports
+from bench import dispatch, ingest, latency, memory, relay, reports
 from bench.harness import (
     DATABASES,
     SIZES,
@@ -33,6 +33,8 @@ PARTS: dict[str, Callable[[Context], list[Result]]] = {
     dispatch.PART: dispatch.run,
     reports.PART: reports.run,
     relay.PART: relay.run,
+    latency.PART: latency.run,
+    memory.PART: memory.run,
 }
 
 
@@ -47,6 +49,12 @@ WORKLOADS: dict[str, Callable[[Size], str]] = {
     ),
     reports.PART: lambda size: f"{size.reports:,} reports per line in {size.rounds} rounds",
     relay.PART: lambda size: f"{size.relay_records:,} records per line in {size.rounds} rounds",
+    latency.PART: lambda size: (
+        f"{size.latency_peak} batches of 1000 for the peak, {size.latency_batches} at half of it"
+    ),
+    memory.PART: lambda size: (
+        f"{size.memory_messages:,} messages in flight, held {size.memory_hold:.0f} s"
+    ),
 }
 
 
@@ -79,7 +87,7 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         "--size",
         choices=list(SIZES),
         default="quick",
-        help="quick (about 2 minutes) or long (the figures for the README); default: quick",
+        help="quick (a few minutes) or long (the figures for the README); default: quick",
     )
     parser.add_argument(
         "--databases",

@@ -24,33 +24,30 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections import defaultdict
-from dataclasses import dataclass
 from typing import Any
 
 import httpx
 import sqlalchemy as sa
 
+from bench import harness
 from bench.harness import (
     BenchError,
     Context,
-    GatewayProcess,
     HelperProcess,
     Result,
+    Rig,
+    Spent,
     Stopwatch,
-    cpu_seconds,
-    fresh_database,
+    Tally,
     now_utc,
-    profile_shares,
-    profiled,
-    watcher_engine,
-    write_config,
+    profile_pass,
+    say,
+    take_turns,
 )
 from bench.ingest import BATCH, Serials, make_record, prepare_rows
 from smsgate.dispatch import DispatchSettings, new_http_client
 from smsgate.intake.records import parse_template_variables
 from smsgate.sms.encoding import Encoding
-from smsgate.storage.database import create_engine
 from smsgate.storage.models import STATUS_RANK, Message, MessageStatus
 from smsgate.types import OutboundMessage, VendorRequest
 from smsgate_pingbix import PingbixOptions
@@ -104,14 +101,6 @@ def outbound(rows: list[dict[str, Any]], first_id: int) -> list[OutboundMessage]
         )
         for index, row in enumerate(rows)
     ]
-
-
-@dataclass(frozen=True)
-class Spent:
-    """Wall-clock seconds of a line's round, and CPU seconds of the process sending."""
-
-    seconds: float
-    cpu: float
 
 
 class Ceiling:
@@ -173,12 +162,11 @@ class Ceiling:
         return Spent(watch.seconds, cpu)
 
 
-class Feeder:
+class Feeder(harness.Feeder):
     """Stores messages for the dispatcher (not timed) and times how long they take to go."""
 
     def __init__(self, url: str) -> None:
-        self.engine = create_engine(url)
-        self.watcher = watcher_engine(url)
+        super().__init__(url)
         self.stored = 0
 
     def store(self, rows: list[dict[str, Any]]) -> None:
@@ -190,31 +178,21 @@ class Feeder:
             connection.execute(sa.insert(MESSAGES), rows)
         self.stored += len(rows)
 
-    def send(self, rows: list[dict[str, Any]], pid: int, timeout: float = 600.0) -> Spent:
+    def send(self, rows: list[dict[str, Any]], pid: int) -> Spent:
         """Time from storing ``rows`` until none of them waits or is sending.
 
         The CPU time is that of process ``pid``, the gateway.
         """
         self.store(rows)
-        cpu = cpu_seconds(pid)
-        with Stopwatch() as watch:
-            deadline = time.monotonic() + timeout
-            while self.waiting():
-                if time.monotonic() > deadline:
-                    raise BenchError(f"messages still waiting after {timeout:.0f} s")
-                time.sleep(0.005)
-        return Spent(watch.seconds, cpu_seconds(pid) - cpu)
+        return self.drain(self.waiting, pid)
 
     def waiting(self) -> int:
         """Messages accepted or sending."""
-        with self.watcher.connect() as connection:
-            return int(
-                connection.execute(
-                    sa.select(sa.func.count())
-                    .select_from(MESSAGES)
-                    .where(MESSAGES.c.status_rank.in_(_WAITING_RANKS))
-                ).scalar_one()
-            )
+        return self.count(
+            sa.select(sa.func.count())
+            .select_from(MESSAGES)
+            .where(MESSAGES.c.status_rank.in_(_WAITING_RANKS))
+        )
 
     def check(self) -> dict[str, int]:
         """Raise unless every message stored is submitted with a vendor id."""
@@ -233,11 +211,6 @@ class Feeder:
             raise BenchError(f"not every message was submitted: {counts}")
         return counts
 
-    def close(self) -> None:
-        """Release the connections."""
-        self.engine.dispose()
-        self.watcher.dispose()
-
 
 def vendor_requests(vendor: HelperProcess) -> int:
     """Requests the fake vendor has answered."""
@@ -252,58 +225,56 @@ def run(context: Context) -> list[Result]:
     return [_measure(context, kind) for kind in context.databases]
 
 
-def _round_sizes(context: Context) -> list[int]:
-    share, extra = divmod(context.size.dispatch_messages, context.size.rounds)
-    return [share + (1 if i < extra else 0) for i in range(context.size.rounds)]
-
-
 def _measure(context: Context, kind: str) -> Result:
     size = context.size
     settings = DispatchSettings()
     serials = Serials()
-    seconds: defaultdict[str, float] = defaultdict(float)
-    # CPU seconds of the process doing the sending while it sends: the benchmark's own for
-    # the ceiling, the gateway's for the dispatcher.
-    cpu: defaultdict[str, float] = defaultdict(float)
-    log = context.workdir / f"dispatch-{kind}.log"
+    # CPU seconds are those of the process doing the sending while it sends: the
+    # benchmark's own for the ceiling, the gateway's for the dispatcher.
+    tally = Tally()
     now = now_utc()
 
     def rows(count: int) -> list[dict[str, Any]]:
         return prepare_rows([make_record(serial) for serial in serials.take(count)], now)
 
-    profile: dict[str, Any] | None = None
-    _say(f"{kind}: ceiling and dispatcher in {size.rounds} rounds")
-    with (
-        HelperProcess("bench.fake_vendor", context.workdir / "fake-vendor.log") as vendor,
-        fresh_database(context, kind) as database,
-    ):
-        config = write_config(
-            context.workdir / f"dispatch-{kind}.toml",
-            database.url,
+    say(PART, f"{kind}: ceiling and dispatcher in {size.rounds} rounds")
+    with Rig(context, PART, kind) as rig:
+        vendor = rig.helper("bench.fake_vendor")
+        database = rig.database()
+        config = rig.config(
+            database,
             vendor_url=vendor.url,
             dispatch=True,
             delivery=False,
             dispatch_settings={"poll_interval": POLL_INTERVAL},
         )
         ceiling = Ceiling(vendor.url, settings)
-        feeder = Feeder(database.url)
-        try:
-            with GatewayProcess(config, log) as gateway:
-                warmup = size.warmup * BATCH // 4
-                ceiling.send(rows(warmup))
-                feeder.send(rows(warmup), gateway.pid)
-                for count in _round_sizes(context):
-                    for line, spent in (
-                        ("ceiling", ceiling.send(rows(count))),
-                        ("dispatcher", feeder.send(rows(count), gateway.pid)),
-                    ):
-                        seconds[line] += spent.seconds
-                        cpu[line] += spent.cpu
-                if context.py_spy:
-                    profile = _profile(context, kind, gateway, feeder, rows(size.dispatch_messages))
-            counts = feeder.check()
-        finally:
-            feeder.close()
+        feeder = rig.closing(Feeder(database.url))
+        gateway = rig.gateway(config)
+        warmup = size.warmup * BATCH // 4
+        ceiling.send(rows(warmup))
+        feeder.send(rows(warmup), gateway.pid)
+        take_turns(
+            tally,
+            size.dispatch_messages,
+            size.rounds,
+            [
+                ("ceiling", lambda count: ceiling.send(rows(count))),
+                ("dispatcher", lambda count: feeder.send(rows(count), gateway.pid)),
+            ],
+        )
+        profile = profile_pass(
+            context,
+            PART,
+            kind,
+            gateway.pid,
+            PROFILE_MARKS,
+            "the dispatcher",
+            lambda: feeder.send(rows(size.dispatch_messages), gateway.pid),
+        )
+        gateway.stop()
+        counts = feeder.check()
+        feeder.close()
         answered = vendor_requests(vendor)
         if answered != ceiling.sent + feeder.stored:
             raise BenchError(
@@ -311,12 +282,12 @@ def _measure(context: Context, kind: str) -> Result:
                 f"{ceiling.sent + feeder.stored} messages: some went twice or not at all"
             )
     messages = size.dispatch_messages
-    rate = {line: messages / spent for line, spent in seconds.items()}
+    rate = tally.rates(messages)
     details: dict[str, Any] = {
         "messages_per_line": messages,
         "rounds": size.rounds,
-        "seconds_per_line": dict(seconds),
-        "cpu_ms_per_message": {line: 1000 * spent / messages for line, spent in cpu.items()},
+        "seconds_per_line": dict(tally.seconds),
+        "cpu_ms_per_message": {line: 1000 * spent / messages for line, spent in tally.cpu.items()},
         "statuses": counts,
         "vendor_requests": answered,
         "in_flight": ceiling.in_flight,
@@ -342,27 +313,3 @@ def _measure(context: Context, kind: str) -> Result:
         peak_rss_bytes=gateway.peak_rss_bytes,
         details=details,
     )
-
-
-def _profile(
-    context: Context,
-    kind: str,
-    gateway: GatewayProcess,
-    feeder: Feeder,
-    rows: list[dict[str, Any]],
-) -> dict[str, Any]:
-    """Record where the dispatcher spends its time, in an extra pass that is not timed."""
-    assert context.py_spy is not None
-    path = context.output / f"{PART}-{kind}-{now_utc().strftime('%Y%m%dT%H%M%SZ')}.pyspy.txt"
-    context.output.mkdir(parents=True, exist_ok=True)
-    with profiled(context.py_spy, gateway.pid, path):
-        feeder.send(rows, gateway.pid)
-    shares = profile_shares(path, PROFILE_MARKS)
-    _say(f"{kind}: profile of the dispatcher in {path} (busy samples):")
-    for label, share in shares:
-        _say(f"  {share:6.1%}  {label}")
-    return {"file": str(path), "shares": dict(shares)}
-
-
-def _say(text: str) -> None:
-    print(f"  {PART}: {text}", flush=True)

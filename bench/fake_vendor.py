@@ -6,6 +6,8 @@ nothing else. (The Pingbix sandbox, ``smsgate sandbox pingbix``, validates like 
 API but manages about 150 requests a second: it would be the bottleneck of both lines.)
 
 ``GET /_count`` answers ``{"requests": N}``: requests to any other path since start.
+``--delay SECONDS`` makes it a slow vendor: every answer comes that long after its request,
+so that messages pile up behind the dispatcher (the memory part).
 """
 
 from __future__ import annotations
@@ -36,12 +38,13 @@ class FakeVendor:
 
 
 def main() -> None:
-    """The command line: ``--host`` and ``--port``."""
+    """The command line: ``--host``, ``--port`` and ``--delay``."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, required=True)
+    parser.add_argument("--delay", type=float, default=0.0, help="seconds before each answer")
     args = parser.parse_args()
-    rawserver.serve(FakeVendor().handle, args.host, args.port)
+    rawserver.serve(FakeVendor().handle, args.host, args.port, args.delay)
 
 
 if __name__ == "__main__":

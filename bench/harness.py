@@ -1,9 +1,11 @@
 """What every benchmark part shares: databases, the gateway process, timing and reporting.
 
-A part is a module with ``run(context) -> list[Result]``. It gets fresh databases from
-:func:`fresh_database`, runs the real installed gateway with :class:`GatewayProcess`, times
-with :func:`time.perf_counter`, and returns one :class:`Result` per measured line; the
-runner writes them as JSON and prints them as a table.
+A part is a module with ``run(context) -> list[Result]``. It sets up a measurement with a
+:class:`Rig` (fresh databases from :func:`fresh_database`, stand-ins of peers as
+:class:`HelperProcess`, the real installed gateway as :class:`GatewayProcess`), lets the
+lines it compares take turns in rounds (:func:`take_turns`), times with
+:func:`time.perf_counter`, and returns one :class:`Result` per measured line; the runner
+writes them as JSON and prints them as a table.
 """
 
 from __future__ import annotations
@@ -21,14 +23,17 @@ import sys
 import textwrap
 import time
 import uuid
-from collections.abc import Iterator, Sequence
+from collections import defaultdict
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol, TypeVar
 
 import httpx
 import sqlalchemy as sa
+
+from smsgate.storage.database import create_engine
 
 POSTGRES_ADMIN_URL = os.environ.get(
     "SMSGATE_BENCH_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
@@ -42,6 +47,13 @@ CALLBACK_TOKEN = "bench-dlr-token-0123456789"
 UNREACHABLE_VENDOR = "http://127.0.0.1:9"
 #: The same for CleverTap's callback URL.
 UNREACHABLE_CLEVERTAP = "http://127.0.0.1:9/clevertap-callback"
+
+
+class _Closable(Protocol):
+    def close(self) -> None: ...
+
+
+ClosableT = TypeVar("ClosableT", bound=_Closable)
 
 
 class BenchError(RuntimeError):
@@ -68,18 +80,30 @@ class Size:
     reports: int
     #: Records relayed to CleverTap per line.
     relay_records: int
+    #: 1000-record batches posted back to back to find the peak accept rate.
+    latency_peak: int
+    #: 1000-record batches posted at half the peak rate, each one a latency sample.
+    latency_batches: int
+    #: Messages posted (and left in flight) before the gateway's peak RSS is read.
+    memory_messages: int
+    #: Seconds the gateway goes on dispatching them before the peak RSS is read.
+    memory_hold: float
 
 
 SIZES = {
     "quick": Size(
         "quick",
-        batches=20,
+        batches=12,
         rounds=4,
-        warmup=3,
-        prefill=1_000_000,
-        dispatch_messages=6_000,
-        reports=6_000,
-        relay_records=20_000,
+        warmup=2,
+        prefill=200_000,
+        dispatch_messages=1_200,
+        reports=2_000,
+        relay_records=8_000,
+        latency_peak=8,
+        latency_batches=60,
+        memory_messages=100_000,
+        memory_hold=1.0,
     ),
     "long": Size(
         "long",
@@ -90,6 +114,10 @@ SIZES = {
         dispatch_messages=50_000,
         reports=50_000,
         relay_records=200_000,
+        latency_peak=40,
+        latency_batches=1000,
+        memory_messages=100_000,
+        memory_hold=30.0,
     ),
 }
 
@@ -274,6 +302,40 @@ def watcher_engine(url: str) -> sa.Engine:
     return sa.create_engine(url, isolation_level="AUTOCOMMIT")
 
 
+class Feeder:
+    """Stores work for the gateway straight into its database and times how long it takes.
+
+    The parts that measure the gateway's workers (dispatch, relay) store a round's work
+    with :attr:`engine` (the gateway's own settings; not timed), then poll with
+    :attr:`watcher` until none of it is left (:meth:`drain`).
+    """
+
+    def __init__(self, url: str) -> None:
+        self.engine = create_engine(url)
+        self.watcher = watcher_engine(url)
+
+    def count(self, statement: sa.Select[Any]) -> int:
+        """The single number ``statement`` selects, read without a lock."""
+        with self.watcher.connect() as connection:
+            return int(connection.execute(statement).scalar_one())
+
+    def drain(self, remaining: Callable[[], int], pid: int, timeout: float = 600.0) -> Spent:
+        """Time until ``remaining()`` is 0, polled every 5 ms; CPU seconds of process ``pid``."""
+        cpu = cpu_seconds(pid)
+        with Stopwatch() as watch:
+            deadline = time.monotonic() + timeout
+            while remaining():
+                if time.monotonic() > deadline:
+                    raise BenchError(f"work still waiting after {timeout:.0f} s")
+                time.sleep(0.005)
+        return Spent(watch.seconds, cpu_seconds(pid) - cpu)
+
+    def close(self) -> None:
+        """Release the connections."""
+        self.engine.dispose()
+        self.watcher.dispose()
+
+
 def smsgate_executable() -> str:
     """The ``smsgate`` command installed beside the running interpreter."""
     candidate = Path(sys.executable).parent / "smsgate"
@@ -448,6 +510,57 @@ class HelperProcess:
             process.wait()
 
 
+class Rig:
+    """The databases and processes of one measurement, dropped and stopped together.
+
+    A ``with`` block; what it made is undone in reverse order when it ends, so that a
+    stand-in outlives the gateway talking to it. Files are named after the part and the
+    database kind, in the run's scratch folder.
+    """
+
+    def __init__(self, context: Context, part: str, kind: str) -> None:
+        self.context = context
+        self.part = part
+        self.kind = kind
+        self._stack = contextlib.ExitStack()
+
+    def __enter__(self) -> Rig:
+        self._stack.__enter__()
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self._stack.__exit__(*exc)
+
+    def path(self, name: str = "", suffix: str = ".toml") -> Path:
+        """``<workdir>/<part>[-name]-<kind><suffix>``."""
+        middle = f"-{name}" if name else ""
+        return self.context.workdir / f"{self.part}{middle}-{self.kind}{suffix}"
+
+    def helper(self, module: str, *args: str, log: str | None = None) -> HelperProcess:
+        """Start ``python -m module --port P ARGS``; its output goes to ``log`` (a file name)."""
+        name = log or f"{module.rpartition('.')[2].replace('_', '-')}.log"
+        return self._stack.enter_context(HelperProcess(module, self.context.workdir / name, *args))
+
+    def database(self, *, copy_of: BenchDatabase | None = None) -> BenchDatabase:
+        """A fresh database of the rig's kind (see :func:`fresh_database`)."""
+        return self._stack.enter_context(fresh_database(self.context, self.kind, copy_of=copy_of))
+
+    def config(self, database: BenchDatabase, name: str = "", **settings: Any) -> Path:
+        """A gateway config on ``database``; ``settings`` as for :func:`write_config`."""
+        return write_config(self.path(name), database.url, **settings)
+
+    def gateway(
+        self, config: Path, *, log: str = "", env: dict[str, str] | None = None
+    ) -> GatewayProcess:
+        """Start ``smsgate serve`` with ``config``; it logs to ``<part>[-log]-<kind>.log``."""
+        return self._stack.enter_context(GatewayProcess(config, self.path(log, ".log"), env=env))
+
+    def closing(self, thing: ClosableT) -> ClosableT:
+        """Close ``thing`` (a feeder, a writer) when the rig ends."""
+        self._stack.callback(thing.close)
+        return thing
+
+
 def cpu_seconds(pid: int) -> float:
     """User plus system CPU time process ``pid`` has used so far, from /proc."""
     try:
@@ -477,8 +590,16 @@ def peak_rss_bytes(pid: int) -> int:
 
 
 def find_py_spy() -> str:
-    """The py-spy executable: ``$SMSGATE_BENCH_PY_SPY``, else the one on PATH."""
-    found = os.environ.get("SMSGATE_BENCH_PY_SPY") or shutil.which("py-spy")
+    """The py-spy executable: ``$SMSGATE_BENCH_PY_SPY``, else the one on PATH or beside Python.
+
+    ``pip install -e '.[dev]'`` puts one in the project's virtual environment.
+    """
+    beside = Path(sys.executable).parent / "py-spy"
+    found = (
+        os.environ.get("SMSGATE_BENCH_PY_SPY")
+        or shutil.which("py-spy")
+        or (str(beside) if beside.exists() else None)
+    )
     if not found:
         raise BenchError(
             "--profile needs py-spy: `pip install py-spy` (into any environment), "
@@ -556,6 +677,35 @@ def profile_shares(path: Path, marks: Sequence[tuple[str, str]]) -> list[tuple[s
     return [(label, count / total if total else 0.0) for label, count in counts.items()]
 
 
+def profile_pass(
+    context: Context,
+    part: str,
+    kind: str,
+    pid: int,
+    marks: Sequence[tuple[str, str]],
+    what: str,
+    work: Callable[[], object],
+) -> dict[str, Any] | None:
+    """With ``--profile``: sample process ``pid`` with py-spy while ``work()`` runs.
+
+    An extra pass, not timed. Prints the shares of ``marks`` and returns them with the file
+    of raw stacks (``<output>/<part>-<kind>-<timestamp>.pyspy.txt``); without ``--profile``
+    does nothing and returns ``None``.
+    """
+    if not context.py_spy:
+        return None
+    stamp = now_utc().strftime("%Y%m%dT%H%M%SZ")
+    path = context.output / f"{part}-{kind}-{stamp}.pyspy.txt"
+    context.output.mkdir(parents=True, exist_ok=True)
+    with profiled(context.py_spy, pid, path):
+        work()
+    shares = profile_shares(path, marks)
+    say(part, f"{kind}: profile of {what} in {path} (busy samples):")
+    for label, share in shares:
+        say(part, f"  {share:6.1%}  {label}")
+    return {"file": str(path), "shares": dict(shares)}
+
+
 # --- timing ----------------------------------------------------------------------------
 
 
@@ -570,6 +720,56 @@ class Stopwatch:
 
     def __exit__(self, *exc: object) -> None:
         self.seconds = time.perf_counter() - self._start
+
+
+@dataclass(frozen=True)
+class Spent:
+    """Wall-clock seconds of a line's round, and CPU seconds of the process doing the work."""
+
+    seconds: float
+    cpu: float = 0.0
+
+
+def round_sizes(total: int, rounds: int) -> list[int]:
+    """``total`` split into ``rounds`` shares as even as can be, the larger ones first."""
+    share, extra = divmod(total, rounds)
+    return [share + (1 if i < extra else 0) for i in range(rounds)]
+
+
+class Tally:
+    """Wall-clock and CPU seconds per line, summed over the rounds."""
+
+    def __init__(self) -> None:
+        self.seconds: defaultdict[str, float] = defaultdict(float)
+        self.cpu: defaultdict[str, float] = defaultdict(float)
+
+    def add(self, line: str, spent: Spent) -> None:
+        """Count one round of ``line``."""
+        self.seconds[line] += spent.seconds
+        self.cpu[line] += spent.cpu
+
+    def rates(self, amount: int) -> dict[str, float]:
+        """``amount`` (the work of each line) per second, for each line."""
+        return {line: amount / spent for line, spent in self.seconds.items()}
+
+
+def take_turns(
+    tally: Tally,
+    total: int,
+    rounds: int,
+    lines: Sequence[tuple[str, Callable[[int], Spent]]],
+) -> Tally:
+    """Measure each of ``lines`` on ``total`` units of work, the lines taking turns.
+
+    Each line gets a share of ``total`` per round, in ``lines`` order, so that a slow
+    moment of the machine falls on every side of a ratio. ``lines`` are ``(name,
+    measure)`` pairs; ``measure(count)`` does ``count`` units of fresh work and says
+    what it took.
+    """
+    for count in round_sizes(total, rounds):
+        for line, measure in lines:
+            tally.add(line, measure(count))
+    return tally
 
 
 # --- reporting -------------------------------------------------------------------------
@@ -672,6 +872,11 @@ def _verdict(result: Result) -> str:
     if result.passed is None and result.aim is not None:
         return "met" if result.ratio >= result.aim else "below"
     return {True: "pass", False: "FAIL", None: "info"}[result.passed]
+
+
+def say(part: str, text: str) -> None:
+    """A progress line of ``part``."""
+    print(f"  {part}: {text}", flush=True)
 
 
 def now_utc() -> datetime:

@@ -46,8 +46,8 @@ from bench.harness import (
     Stopwatch,
     fresh_database,
     now_utc,
-    profile_shares,
-    profiled,
+    profile_pass,
+    say,
 )
 from smsgate.intake.records import Rejection, prepare_record
 from smsgate.storage.database import create_engine
@@ -348,7 +348,7 @@ def _measure(context: Context, kind: str) -> list[Result]:
     rss: dict[str, int | None] = {}
     profile: dict[str, Any] | None = None
 
-    _say(f"{kind}: ceiling, 1 client and 2 clients in {size.rounds} rounds")
+    say(PART, f"{kind}: ceiling, 1 client and 2 clients in {size.rounds} rounds")
     with (
         fresh_database(context, kind) as ceiling_db,
         fresh_database(context, kind) as gateway_db,
@@ -365,7 +365,15 @@ def _measure(context: Context, kind: str) -> list[Result]:
                     seconds["2 clients"] += post_batches(
                         gateway.url, make_batches(serials, count), 2
                     )
-                profile = _profile(context, kind, gateway, serials) if context.py_spy else None
+                profile = profile_pass(
+                    context,
+                    PART,
+                    kind,
+                    gateway.pid,
+                    PROFILE_MARKS,
+                    "the 1 client line",
+                    lambda: post_batches(gateway.url, make_batches(serials, size.batches), 1),
+                )
             writer.check()
         finally:
             writer.close()
@@ -374,14 +382,14 @@ def _measure(context: Context, kind: str) -> list[Result]:
     with contextlib.ExitStack() as stack:
         empty_db = stack.enter_context(fresh_database(context, kind))
         full_db = stack.enter_context(fresh_database(context, kind))
-        _say(f"{kind}: filling a database with {size.prefill:,} messages (not timed)")
+        say(PART, f"{kind}: filling a database with {size.prefill:,} messages (not timed)")
         with Stopwatch() as fill:
             stored = prefill(full_db.url, serials, size.prefill)
         # Core writers on databases of their own, taking turns too, show how much of a
         # slowdown is the database's own.
         core_empty_db = stack.enter_context(fresh_database(context, kind))
         core_full_db = stack.enter_context(fresh_database(context, kind, copy_of=full_db))
-        _say(f"{kind}: filled in {fill.seconds:.0f} s; empty and full tables in turns")
+        say(PART, f"{kind}: filled in {fill.seconds:.0f} s; empty and full tables in turns")
         empty_writer = CoreWriter(core_empty_db.url)
         stack.callback(empty_writer.close)
         full_writer = CoreWriter(core_full_db.url)
@@ -450,24 +458,3 @@ def _measure(context: Context, kind: str) -> list[Result]:
             details={**details, "stored_before": stored},
         ),
     ]
-
-
-def _profile(
-    context: Context, kind: str, gateway: GatewayProcess, serials: Serials
-) -> dict[str, Any]:
-    """Record where the 1 client line spends its time, in an extra pass that is not timed."""
-    assert context.py_spy is not None
-    path = context.output / f"{PART}-{kind}-{now_utc().strftime('%Y%m%dT%H%M%SZ')}.pyspy.txt"
-    context.output.mkdir(parents=True, exist_ok=True)
-    batches = make_batches(serials, context.size.batches)
-    with profiled(context.py_spy, gateway.pid, path):
-        post_batches(gateway.url, batches, 1)
-    shares = profile_shares(path, PROFILE_MARKS)
-    _say(f"{kind}: profile of the 1 client line in {path} (busy samples):")
-    for label, share in shares:
-        _say(f"  {share:6.1%}  {label}")
-    return {"file": str(path), "shares": dict(shares)}
-
-
-def _say(text: str) -> None:
-    print(f"  {PART}: {text}", flush=True)

@@ -26,12 +26,16 @@ def answer(status: int, body: bytes) -> bytes:
     return head % (status, _REASONS.get(status, b"Unknown"), len(body)) + body
 
 
-def serve(handler: Handler, host: str, port: int) -> None:
-    """Serve ``handler`` on ``host:port`` until SIGTERM or SIGINT."""
-    asyncio.run(_serve(handler, host, port))
+def serve(handler: Handler, host: str, port: int, delay: float = 0.0) -> None:
+    """Serve ``handler`` on ``host:port`` until SIGTERM or SIGINT.
+
+    With ``delay``, each answer is sent that many seconds after its request was read, as a
+    slow peer would (other connections are served meanwhile).
+    """
+    asyncio.run(_serve(handler, host, port, delay))
 
 
-async def _serve(handler: Handler, host: str, port: int) -> None:
+async def _serve(handler: Handler, host: str, port: int, delay: float) -> None:
     async def connection(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         try:
             while True:
@@ -45,7 +49,10 @@ async def _serve(handler: Handler, host: str, port: int) -> None:
                     body = await _read_chunks(reader)
                 else:
                     body = await reader.readexactly(length) if length else b""
-                writer.write(answer(*handler(request_line, body)))
+                response = answer(*handler(request_line, body))
+                if delay:
+                    await asyncio.sleep(delay)
+                writer.write(response)
                 await writer.drain()
                 if close:
                     return

@@ -21,33 +21,30 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections import defaultdict
 from collections.abc import Sequence
-from dataclasses import dataclass
 from typing import Any
 
 import httpx
 import sqlalchemy as sa
 
+from bench import harness
 from bench.harness import (
     NICKNAME,
     BenchError,
     Context,
-    GatewayProcess,
     HelperProcess,
     Result,
+    Rig,
+    Spent,
     Stopwatch,
-    cpu_seconds,
-    fresh_database,
+    Tally,
     now_utc,
-    profile_shares,
-    profiled,
-    watcher_engine,
-    write_config,
+    profile_pass,
+    say,
+    take_turns,
 )
 from bench.ingest import Serials, make_record, prepare_rows
 from smsgate.delivery import DeliverySettings, clevertap
-from smsgate.storage.database import create_engine
 from smsgate.storage.models import STATUS_RANK, Message, MessageStatus, RelayOutbox
 
 PART = "relay"
@@ -72,14 +69,6 @@ PROFILE_MARKS = (
     ("logging", "logging/"),
     ("asyncio", "asyncio/"),
 )
-
-
-@dataclass(frozen=True)
-class Spent:
-    """Wall-clock seconds of a line's round, and CPU seconds of the process sending."""
-
-    seconds: float
-    cpu: float
 
 
 def delivered_rows(serials: range) -> tuple[list[dict[str, Any]], list[tuple[str, dict]]]:
@@ -138,12 +127,11 @@ class Ceiling:
         return Spent(watch.seconds, cpu)
 
 
-class Feeder:
+class Feeder(harness.Feeder):
     """Queues records for the relay (not timed) and times how long they take to go."""
 
     def __init__(self, url: str) -> None:
-        self.engine = create_engine(url)
-        self.watcher = watcher_engine(url)
+        super().__init__(url)
         self.queued = 0
 
     def queue(self, serials: range) -> None:
@@ -174,28 +162,16 @@ class Feeder:
             )
         self.queued += len(records)
 
-    def send(self, serials: range, pid: int, timeout: float = 600.0) -> Spent:
+    def send(self, serials: range, pid: int) -> Spent:
         """Time from queueing ``serials`` until no record is pending; CPU of process ``pid``."""
         self.queue(serials)
-        cpu = cpu_seconds(pid)
-        with Stopwatch() as watch:
-            deadline = time.monotonic() + timeout
-            while self.pending():
-                if time.monotonic() > deadline:
-                    raise BenchError(f"records still pending after {timeout:.0f} s")
-                time.sleep(0.005)
-        return Spent(watch.seconds, cpu_seconds(pid) - cpu)
+        return self.drain(self.pending, pid)
 
     def pending(self) -> int:
         """Records not relayed yet."""
-        with self.watcher.connect() as connection:
-            return int(
-                connection.execute(
-                    sa.select(sa.func.count())
-                    .select_from(OUTBOX)
-                    .where(OUTBOX.c.state == "pending")
-                ).scalar_one()
-            )
+        return self.count(
+            sa.select(sa.func.count()).select_from(OUTBOX).where(OUTBOX.c.state == "pending")
+        )
 
     def check(self) -> dict[str, int]:
         """Raise unless every queued record is done."""
@@ -208,11 +184,6 @@ class Feeder:
         if states != {"done": self.queued}:
             raise BenchError(f"not every record was relayed: {states}")
         return states
-
-    def close(self) -> None:
-        """Release the connections."""
-        self.engine.dispose()
-        self.watcher.dispose()
 
 
 def fake_counts(fake: HelperProcess) -> dict[str, int]:
@@ -228,55 +199,54 @@ def run(context: Context) -> list[Result]:
     return [_measure(context, kind) for kind in context.databases]
 
 
-def _round_sizes(total: int, rounds: int) -> list[int]:
-    share, extra = divmod(total, rounds)
-    return [share + (1 if i < extra else 0) for i in range(rounds)]
-
-
 def _measure(context: Context, kind: str) -> Result:
     size = context.size
     settings = DeliverySettings()
     serials = Serials()
-    seconds: defaultdict[str, float] = defaultdict(float)
-    cpu: defaultdict[str, float] = defaultdict(float)
-    profile: dict[str, Any] | None = None
-    _say(f"{kind}: ceiling and relay in {size.rounds} rounds")
-    with (
-        HelperProcess("bench.fake_clevertap", context.workdir / "fake-clevertap.log") as fake,
-        fresh_database(context, kind) as database,
-    ):
-        config = write_config(
-            context.workdir / f"relay-{kind}.toml",
-            database.url,
+    tally = Tally()
+    say(PART, f"{kind}: ceiling and relay in {size.rounds} rounds")
+    with Rig(context, PART, kind) as rig:
+        fake = rig.helper("bench.fake_clevertap")
+        database = rig.database()
+        config = rig.config(
+            database,
             delivery=True,
             clevertap_url=fake.url + CALLBACK_PATH,
             delivery_settings={"relay_poll_interval": POLL_INTERVAL},
         )
         ceiling = Ceiling(fake.url + CALLBACK_PATH, settings)
-        feeder = Feeder(database.url)
-        try:
-            with GatewayProcess(config, context.workdir / f"relay-{kind}.log") as gateway:
-                warmup = min(2000, size.relay_records)
-                ceiling.send(serials.take(warmup))
-                feeder.send(serials.take(warmup), gateway.pid)
-                for count in _round_sizes(size.relay_records, size.rounds):
-                    for line, spent in (
-                        ("ceiling", ceiling.send(serials.take(count))),
-                        ("relay", feeder.send(serials.take(count), gateway.pid)),
-                    ):
-                        seconds[line] += spent.seconds
-                        cpu[line] += spent.cpu
-                if context.py_spy:
-                    profile = _profile(context, kind, gateway, feeder, serials)
-            states = feeder.check()
-        finally:
-            feeder.close()
+        feeder = rig.closing(Feeder(database.url))
+        gateway = rig.gateway(config)
+        warmup = min(2000, size.relay_records)
+        ceiling.send(serials.take(warmup))
+        feeder.send(serials.take(warmup), gateway.pid)
+        take_turns(
+            tally,
+            size.relay_records,
+            size.rounds,
+            [
+                ("ceiling", lambda count: ceiling.send(serials.take(count))),
+                ("relay", lambda count: feeder.send(serials.take(count), gateway.pid)),
+            ],
+        )
+        profile = profile_pass(
+            context,
+            PART,
+            kind,
+            gateway.pid,
+            PROFILE_MARKS,
+            "the relay",
+            lambda: feeder.send(serials.take(size.relay_records), gateway.pid),
+        )
+        gateway.stop()
+        states = feeder.check()
+        feeder.close()
         taken = fake_counts(fake)
         expected = ceiling.sent + feeder.queued
         if taken["records"] != expected or taken["distinct"] != expected:
             raise BenchError(f"the fake CleverTap took {taken} for {expected} records")
     records = size.relay_records
-    rate = {line: records / spent for line, spent in seconds.items()}
+    rate = tally.rates(records)
     return Result(
         part=PART,
         database=kind,
@@ -291,9 +261,9 @@ def _measure(context: Context, kind: str) -> Result:
         details={
             "records_per_line": records,
             "rounds": size.rounds,
-            "seconds_per_line": dict(seconds),
+            "seconds_per_line": dict(tally.seconds),
             "cpu_ms_per_100_records": {
-                line: 100_000 * spent / records for line, spent in cpu.items()
+                line: 100_000 * spent / records for line, spent in tally.cpu.items()
             },
             "relay_settings": {
                 "relay_concurrency": settings.relay_concurrency,
@@ -305,23 +275,3 @@ def _measure(context: Context, kind: str) -> Result:
             **({"profile": profile} if profile else {}),
         },
     )
-
-
-def _profile(
-    context: Context, kind: str, gateway: GatewayProcess, feeder: Feeder, serials: Serials
-) -> dict[str, Any]:
-    """Record where the relay spends its time, in an extra pass that is not timed."""
-    assert context.py_spy is not None
-    path = context.output / f"{PART}-{kind}-{now_utc().strftime('%Y%m%dT%H%M%SZ')}.pyspy.txt"
-    context.output.mkdir(parents=True, exist_ok=True)
-    with profiled(context.py_spy, gateway.pid, path):
-        feeder.send(serials.take(context.size.relay_records), gateway.pid)
-    shares = profile_shares(path, PROFILE_MARKS)
-    _say(f"{kind}: profile of the relay in {path} (busy samples):")
-    for label, share in shares:
-        _say(f"  {share:6.1%}  {label}")
-    return {"file": str(path), "shares": dict(shares)}
-
-
-def _say(text: str) -> None:
-    print(f"  {PART}: {text}", flush=True)

@@ -24,8 +24,6 @@ report and one CleverTap record queued per message.
 
 from __future__ import annotations
 
-import contextlib
-from collections import defaultdict
 from datetime import timedelta
 from typing import Any
 from urllib.parse import urlencode
@@ -38,15 +36,15 @@ from bench.harness import (
     NICKNAME,
     BenchError,
     Context,
-    GatewayProcess,
-    HelperProcess,
     Result,
+    Rig,
+    Spent,
+    Tally,
     cpu_seconds,
-    fresh_database,
     now_utc,
-    profile_shares,
-    profiled,
-    write_config,
+    profile_pass,
+    say,
+    take_turns,
 )
 from bench.ingest import Serials, make_record, prepare_rows
 from smsgate.storage.database import create_engine
@@ -171,38 +169,25 @@ def run(context: Context) -> list[Result]:
     return [result for kind in context.databases for result in _measure(context, kind)]
 
 
-def _round_sizes(total: int, rounds: int) -> list[int]:
-    share, extra = divmod(total, rounds)
-    return [share + (1 if i < extra else 0) for i in range(rounds)]
-
-
 def _measure(context: Context, kind: str) -> list[Result]:
     size = context.size
     warmup = min(1000, size.reports)
     serials = Serials()
-    seconds: defaultdict[str, float] = defaultdict(float)
-    cpu: defaultdict[str, float] = defaultdict(float)
-    profile: dict[str, Any] | None = None
-    _say(f"{kind}: bare Starlette, gateway stack and gateway in {size.rounds} rounds")
-    with contextlib.ExitStack() as stack:
-        bare = stack.enter_context(
-            HelperProcess("bench.bare_app", context.workdir / "bare-app.log")
-        )
-        database = stack.enter_context(fresh_database(context, kind))
-        stack_database = stack.enter_context(fresh_database(context, kind))
-        config = write_config(
-            context.workdir / f"reports-{kind}.toml", database.url, delivery=False
-        )
-        stack_config = write_config(
-            context.workdir / f"reports-stack-{kind}.toml", stack_database.url, delivery=False
-        )
-        in_stack = stack.enter_context(
-            HelperProcess(
-                "bench.bare_app",
-                context.workdir / f"reports-stack-{kind}.log",
-                "--gateway-stack",
-                str(stack_config),
-            )
+    tally = Tally()
+    # The load generator's CPU seconds, over the ceiling's and the gateway's rounds.
+    load_cpu = 0.0
+    say(PART, f"{kind}: bare Starlette, gateway stack and gateway in {size.rounds} rounds")
+    with Rig(context, PART, kind) as rig:
+        bare = rig.helper("bench.bare_app")
+        database = rig.database()
+        stack_database = rig.database()
+        config = rig.config(database, delivery=False)
+        stack_config = rig.config(stack_database, "stack", delivery=False)
+        in_stack = rig.helper(
+            "bench.bare_app",
+            "--gateway-stack",
+            str(stack_config),
+            log=rig.path("stack", ".log").name,
         )
         engine = create_engine(database.url)
         try:
@@ -212,41 +197,67 @@ def _measure(context: Context, kind: str) -> list[Result]:
             store_submitted(engine, profiled_serials)
         finally:
             engine.dispose()
-        with GatewayProcess(config, context.workdir / f"reports-{kind}.log") as gateway:
-            first = everything.start
-            load.run(bare.url, report_requests(bare.url, range(first, first + warmup)))
-            load.run(in_stack.url, report_requests(in_stack.url, range(first, first + warmup)))
-            expect_matched(
-                load.run(gateway.url, report_requests(gateway.url, range(first, first + warmup))),
+        gateway = rig.gateway(config)
+        first = everything.start
+        load.run(bare.url, report_requests(bare.url, range(first, first + warmup)))
+        load.run(in_stack.url, report_requests(in_stack.url, range(first, first + warmup)))
+        expect_matched(
+            load.run(gateway.url, report_requests(gateway.url, range(first, first + warmup))),
+            gateway=True,
+        )
+        # The three lines of a round send the same reports; the ceiling's turn, the first,
+        # picks them.
+        batch = range(first + warmup, first + warmup)
+
+        def measure_ceiling(count: int) -> Spent:
+            nonlocal batch, load_cpu
+            batch = range(batch.stop, batch.stop + count)
+            ceiling = load.run(bare.url, report_requests(bare.url, batch))
+            expect_matched(ceiling, gateway=False)
+            load_cpu += ceiling.cpu
+            return Spent(ceiling.seconds)
+
+        def measure_stack(count: int) -> Spent:
+            floor = load.run(in_stack.url, report_requests(in_stack.url, batch))
+            expect_matched(floor, gateway=True, marker=b'"bare":true')
+            return Spent(floor.seconds)
+
+        def measure_gateway(count: int) -> Spent:
+            nonlocal load_cpu
+            requests = report_requests(gateway.url, batch)
+            started = cpu_seconds(gateway.pid)
+            measured = load.run(gateway.url, requests)
+            spent = Spent(measured.seconds, cpu_seconds(gateway.pid) - started)
+            expect_matched(measured, gateway=True)
+            load_cpu += measured.cpu
+            return spent
+
+        take_turns(
+            tally,
+            size.reports,
+            size.rounds,
+            [("ceiling", measure_ceiling), ("stack", measure_stack), ("gateway", measure_gateway)],
+        )
+        profile = profile_pass(
+            context,
+            PART,
+            kind,
+            gateway.pid,
+            PROFILE_MARKS,
+            "the gateway",
+            lambda: expect_matched(
+                load.run(gateway.url, report_requests(gateway.url, profiled_serials)),
                 gateway=True,
-            )
-            first += warmup
-            for count in _round_sizes(size.reports, size.rounds):
-                batch = range(first, first + count)
-                first += count
-                ceiling = load.run(bare.url, report_requests(bare.url, batch))
-                expect_matched(ceiling, gateway=False)
-                seconds["ceiling"] += ceiling.seconds
-                cpu["load generator"] += ceiling.cpu
-                floor = load.run(in_stack.url, report_requests(in_stack.url, batch))
-                expect_matched(floor, gateway=True, marker=b'"bare":true')
-                seconds["stack"] += floor.seconds
-                requests = report_requests(gateway.url, batch)
-                started = cpu_seconds(gateway.pid)
-                measured = load.run(gateway.url, requests)
-                cpu["gateway"] += cpu_seconds(gateway.pid) - started
-                expect_matched(measured, gateway=True)
-                seconds["gateway"] += measured.seconds
-                cpu["load generator"] += measured.cpu
-            if context.py_spy:
-                profile = _profile(context, kind, gateway, profiled_serials)
+            ),
+        )
+        gateway.stop()
         stored = check_stored(database.url, warmup + size.reports + len(profiled_serials))
-    rate = {line: size.reports / spent for line, spent in seconds.items()}
+    rate = tally.rates(size.reports)
     details: dict[str, Any] = {
         "reports_per_line": size.reports,
         "rounds": size.rounds,
         "connections": load.CONNECTIONS,
-        "seconds_per_line": dict(seconds),
+        "seconds_per_line": dict(tally.seconds),
     }
     stack_line = Result(
         part=PART,
@@ -274,8 +285,8 @@ def _measure(context: Context, kind: str) -> list[Result]:
             details={
                 **details,
                 "cpu_ms_per_report": {
-                    "gateway": 1000 * cpu["gateway"] / size.reports,
-                    "load generator": 1000 * cpu["load generator"] / (2 * size.reports),
+                    "gateway": 1000 * tally.cpu["gateway"] / size.reports,
+                    "load generator": 1000 * load_cpu / (2 * size.reports),
                 },
                 "stored": stored,
                 "ratio_to_gateway_stack": rate["gateway"] / rate["stack"],
@@ -284,24 +295,3 @@ def _measure(context: Context, kind: str) -> list[Result]:
         ),
         stack_line,
     ]
-
-
-def _profile(
-    context: Context, kind: str, gateway: GatewayProcess, serials: range
-) -> dict[str, Any]:
-    """Record where the gateway spends its time on reports, in an extra untimed pass."""
-    assert context.py_spy is not None
-    path = context.output / f"{PART}-{kind}-{now_utc().strftime('%Y%m%dT%H%M%SZ')}.pyspy.txt"
-    context.output.mkdir(parents=True, exist_ok=True)
-    requests = report_requests(gateway.url, serials)
-    with profiled(context.py_spy, gateway.pid, path):
-        expect_matched(load.run(gateway.url, requests), gateway=True)
-    shares = profile_shares(path, PROFILE_MARKS)
-    _say(f"{kind}: profile of the gateway in {path} (busy samples):")
-    for label, share in shares:
-        _say(f"  {share:6.1%}  {label}")
-    return {"file": str(path), "shares": dict(shares)}
-
-
-def _say(text: str) -> None:
-    print(f"  {PART}: {text}", flush=True)

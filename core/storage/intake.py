@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
+import threading
+import weakref
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -23,6 +26,10 @@ EVENTS = MessageEvent.__table__  # type: ignore[attr-defined]
 #: and may simply be run again.
 _RETRYABLE_SQLSTATES = frozenset({"40P01", "40001"})
 _ATTEMPTS = 3
+
+#: One lock per SQLite engine: see :func:`_writer_turn`.
+_SQLITE_WRITERS: weakref.WeakKeyDictionary[Engine, threading.Lock] = weakref.WeakKeyDictionary()
+_SQLITE_WRITERS_GUARD = threading.Lock()
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,13 +76,34 @@ def store_records(
             _insert_failed(connection, failed_rows, now)
         return inserted
 
-    inserted = _in_transaction(engine, store)
+    with _writer_turn(engine):
+        inserted = _in_transaction(engine, store)
     untracked = sum(1 for row in fresh if not row["tracked"])
     return StoreOutcome(
         accepted=inserted,
         duplicates=len(fresh) - inserted + repeated,
         untracked=untracked,
     )
+
+
+def _writer_turn(engine: Engine) -> contextlib.AbstractContextManager[object]:
+    """On SQLite, the intake transactions of this process take turns here.
+
+    SQLite has one writer at a time. A second ``BEGIN IMMEDIATE`` waits in SQLite's busy
+    handler, which sleeps in steps growing to 100 ms, holding a pooled connection: when
+    batches came in faster than the machine managed for a moment, the database sat idle
+    between writers while the queued ones slept, and the pool ran dry. A lock hands over
+    the moment it is released (measured, bench ``latency``: p99 at half the peak rate
+    0.5-0.7 of what it was). Other writers, and other processes, still meet at SQLite's
+    lock, as before.
+    """
+    if engine.dialect.name != "sqlite":
+        return contextlib.nullcontext()
+    with _SQLITE_WRITERS_GUARD:
+        lock = _SQLITE_WRITERS.get(engine)
+        if lock is None:
+            lock = _SQLITE_WRITERS[engine] = threading.Lock()
+    return lock
 
 
 def _in_transaction(engine: Engine, work: Callable[[sa.Connection], int]) -> int:
