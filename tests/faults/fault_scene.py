@@ -103,22 +103,24 @@ def callback_url(gateway_url: str) -> str:
 
 @contextmanager
 def vendor_and_clevertap(
-    gateway_url: str, *, seed: int = 20261125
+    gateway_url: str, *, report_delay: float = 0.2, seed: int = 20261125
 ) -> Iterator[tuple[SandboxServer, FakeCleverTapServer]]:
-    """The Pingbix sandbox (reports to ``gateway_url``, retried while it is down) and a
-    fake CleverTap, both serving until the block ends."""
+    """The Pingbix sandbox (reports to ``gateway_url`` ``report_delay`` seconds after it takes
+    a message, retried while the gateway is down) and a fake CleverTap, both serving until
+    the block ends."""
     vendor = SandboxServer(
         "pingbix",
         dlr_url=callback_url(gateway_url),
         outcomes={"delivered": 3, "failed": 1},
-        delay=0.2,
+        delay=report_delay,
         seed=seed,
-        # Retries over about a minute: long enough to outlast a gateway restart.
+        # Retries doubling from 0.05 s, over three minutes in all: they outlast a gateway
+        # restart, and the first one after it comes soon.
         options={
             "userid": USERID,
             "password": PASSWORD,
-            "dlr_retries": "9",
-            "dlr_retry_delay": "0.2",
+            "dlr_retries": "13",
+            "dlr_retry_delay": "0.05",
         },
     )
     with vendor, FakeCleverTapServer() as clevertap:
