@@ -85,20 +85,18 @@ class Summary:
     waiting_reports: int
 
 
-def observe(engine: sa.Engine, vendor_url: str, clevertap_url: str | None) -> Observed:
-    """Read the database, the vendor's log and CleverTap's record."""
+def observe(
+    engine: sa.Engine, vendor_url: str, clevertap: Sequence[dict[str, Any]] = ()
+) -> Observed:
+    """Read the database and the vendor's log; ``clevertap`` is what CleverTap accepted (the
+    fake's ``records()``)."""
     with engine.connect() as connection:
         messages = list(connection.execute(sa.select(MESSAGES).order_by(MESSAGES.c.id)))
         inbox = list(connection.execute(sa.select(INBOX)))
         outbox = list(connection.execute(sa.select(OUTBOX)))
     vendor = httpx.get(f"{vendor_url}/sandbox/requests", timeout=30).json()["requests"]
     dlrs = httpx.get(f"{vendor_url}/sandbox/dlrs", timeout=30).json()["dlrs"]
-    clevertap = (
-        httpx.get(f"{clevertap_url}/_fake/received", timeout=30).json()["records"]
-        if clevertap_url
-        else []
-    )
-    return Observed(messages, inbox, outbox, vendor, dlrs, clevertap)
+    return Observed(messages, inbox, outbox, vendor, dlrs, list(clevertap))
 
 
 def settled(engine: sa.Engine, vendor_url: str, *, reports: bool = True) -> bool:

@@ -29,7 +29,7 @@ def test_reports_held_back_by_a_clevertap_outage_arrive_once_when_it_recovers(
             clevertap.outage(503, seconds=OUTAGE)
             assert client.post(texts("outage", 30)) == 202
             wait_for(lambda: settled(engine, vendor.url), "every report to be relayed")
-        seen = observe(engine, vendor.url, clevertap.url)
+        seen = observe(engine, vendor.url, clevertap.records())
 
     summary = assert_invariants(seen, client.sent)
 

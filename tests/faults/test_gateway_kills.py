@@ -78,7 +78,7 @@ class Stage:
         # CleverTap may have taken the records of a POST the kill cut short before the
         # gateway could note it: the relay's one documented way to repeat a record.
         return assert_invariants(
-            observe(self.engine, self.vendor.url, self.clevertap.url),
+            observe(self.engine, self.vendor.url, self.clevertap.records()),
             sent,
             may_repeat=self.in_flight,
         )

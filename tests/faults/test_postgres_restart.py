@@ -97,7 +97,7 @@ def test_a_postgresql_restart_mid_run_is_ridden_out_without_restarting_the_gatew
             wait_for(lambda: poster.answered() >= answered + 3, "messages flowing again")
             poster.stop()
             wait_for(lambda: settled(engine, vendor.url), "everything to settle")
-        seen = observe(engine, vendor.url, clevertap.url)
+        seen = observe(engine, vendor.url, clevertap.records())
 
     assert_invariants(seen, client.sent)
     # /readyz said "not ready" the whole time the database was down.
@@ -123,12 +123,12 @@ def test_a_vendor_answer_that_comes_while_the_database_is_down_is_recorded_once_
         httpx.post(f"{vendor.url}/sandbox/faults", json={"delay": 1.0}).raise_for_status()
         with gateway_in_process(config, port):
             assert client.post(texts("held", 1)) == 202
-            wait_for(lambda: observe(engine, vendor.url, None).vendor, "the send at the vendor")
+            wait_for(lambda: observe(engine, vendor.url).vendor, "the send at the vendor")
             cluster.stop()
             time.sleep(DOWN)  # the answer comes meanwhile; it cannot be written yet
             cluster.start()
             wait_for(lambda: settled(engine, vendor.url), "everything to settle")
-        seen = observe(engine, vendor.url, clevertap.url)
+        seen = observe(engine, vendor.url, clevertap.records())
 
     assert_invariants(seen, client.sent)
     # Submitted under the vendor's id (and its report matched and relayed), not "unknown".
@@ -163,7 +163,7 @@ def test_a_batch_clevertap_took_while_the_database_was_down_is_not_sent_to_it_ag
             # Were CleverTap's answer lost, the record would be pending until its lease ran
             # out, and then sent again.
             wait_for(lambda: settled(engine, vendor.url), "everything to settle")
-        seen = observe(engine, vendor.url, clevertap.url)
+        seen = observe(engine, vendor.url, clevertap.records())
 
     assert_invariants(seen, client.sent)
     assert len(seen.clevertap) == 1

@@ -47,7 +47,7 @@ def test_a_vendor_failing_a_third_of_the_time_loses_nothing_and_sends_nothing_tw
             for batch in range(3):
                 assert client.post(texts("vendor-faults", 20, start=20 * batch)) == 202
             wait_for(lambda: settled(engine, vendor.url), "every message and report to settle")
-        seen = observe(engine, vendor.url, clevertap.url)
+        seen = observe(engine, vendor.url, clevertap.records())
 
     summary = assert_invariants(seen, client.sent)
 
