@@ -143,8 +143,8 @@ def test_sigkill_while_reports_arrive_loses_no_report_and_relays_none_twice(
 ) -> None:
     stage.start()
     client = Client(stage.url)
-    with Poster(client, "reports", 10, pause=0.1, stop_on_error=True) as poster:
-        wait_for(lambda: len(stage.vendor_dlrs()) >= 15, "reports coming in")
+    with Poster(client, "reports", 5, pause=0.1, stop_on_error=True) as poster:
+        wait_for(lambda: len(stage.vendor_dlrs()) >= 10, "reports coming in")
         stage.kill()
         poster.stop()
     # Messages posted while the gateway was down got no answer; CleverTap would send them
@@ -157,9 +157,13 @@ def test_sigkill_while_reports_arrive_loses_no_report_and_relays_none_twice(
 
     # Some reports were pushed while the gateway was dead, and delivered on a retry.
     assert any(dlr["attempts"] > 1 for dlr in stage.vendor_dlrs())
-    assert summary.relayed >= 15
+    assert summary.relayed >= 10
 
 
+# The relay's claim and settle are the same on both databases; PostgreSQL is the one that
+# several processes share, so it is the one killed here (tests/delivery's end-to-end test
+# kills a gateway with records waiting on both).
+@pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
 def test_sigkill_mid_relay_repeats_at_most_the_records_in_flight(stage: Stage) -> None:
     # CleverTap is down until every report is stored, then slow, so that the relay has a
     # backlog and the kill lands while POSTs are on their way.
@@ -167,13 +171,14 @@ def test_sigkill_mid_relay_repeats_at_most_the_records_in_flight(stage: Stage) -
     stage.start()
     client = Client(stage.url)
     assert client.post(texts("relay", 60)) == 202
-    wait_for(lambda: relay_backlog(stage) == 60, "every report stored")
-    stage.clevertap.latency(0.3)
+    wait_for(lambda: len(stage.vendor_dlrs()) >= 60, "every report pushed")
+    backlog = relay_backlog(stage)
+    stage.clevertap.latency(0.5)
     stage.clevertap.outage(503, count=0)
     wait_for(lambda: len(stage.clevertap.records()) >= 10, "the relay under way")
     stage.kill()
 
-    assert 0 < relay_backlog(stage) < 60, "the kill should have come mid-relay"
+    assert 0 < relay_backlog(stage) < backlog, "the kill should have come mid-relay"
     stage.clevertap.latency(0)
     stage.start()
     summary = stage.finish(client.sent)

@@ -34,7 +34,7 @@ pytestmark = pytest.mark.faults
 DOWN = 2.0
 #: Leases that outlast the outage: a write that fails while the database is down is retried
 #: while the lease holds (see smsgate.storage.retry).
-LEASES = {"dispatch": {"lease": 6.0}, "delivery": {"relay_lease": 6.0, "relay_timeout": 2.0}}
+LEASES = {"dispatch": {"lease": 6.0}, "delivery": {"relay_lease": 6.0, "relay_timeout": 2.5}}
 
 
 @pytest.fixture(scope="module")
@@ -119,8 +119,8 @@ def test_a_vendor_answer_that_comes_while_the_database_is_down_is_recorded_once_
         config = write_config(
             tmp_path / "smsgate.toml", url_of(engine), vendor.url, clevertap.callback_url, **LEASES
         )
-        # The vendor takes the message at once and answers a second later.
-        httpx.post(f"{vendor.url}/sandbox/faults", json={"delay": 1.0}).raise_for_status()
+        # The vendor takes the message at once and answers 1.5 s later.
+        httpx.post(f"{vendor.url}/sandbox/faults", json={"delay": 1.5}).raise_for_status()
         with gateway_in_process(config, port):
             assert client.post(texts("held", 1)) == 202
             wait_for(lambda: observe(engine, vendor.url).vendor, "the send at the vendor")
@@ -149,8 +149,8 @@ def test_a_batch_clevertap_took_while_the_database_was_down_is_not_sent_to_it_ag
         config = write_config(
             tmp_path / "smsgate.toml", url_of(engine), vendor.url, clevertap.callback_url, **LEASES
         )
-        # CleverTap takes the POST at once and answers a second later.
-        clevertap.latency(1.0)
+        # CleverTap takes the POST at once and answers 1.5 s later.
+        clevertap.latency(1.5)
         with gateway_in_process(config, port):
             assert client.post(texts("relayed", 1)) == 202
             wait_for(

@@ -16,7 +16,7 @@ from smsgate.storage.models import MessageEvent
 pytestmark = pytest.mark.faults
 
 #: Short, so that the test is; long enough that only a ``timeout`` fault runs past it.
-READ_TIMEOUT = 2.0
+READ_TIMEOUT = 3.0
 EVENTS = MessageEvent.__table__  # type: ignore[attr-defined]
 #: Faults after which nobody can know whether the vendor took the message.
 UNSURE = (Fault.RESET_BEFORE, Fault.ERROR_AFTER, Fault.TIMEOUT, Fault.RESET_AFTER)
@@ -52,9 +52,9 @@ def test_a_vendor_failing_a_third_of_the_time_loses_nothing_and_sends_nothing_tw
     summary = assert_invariants(seen, client.sent)
 
     assert summary.stored == 60
-    # Every kind of fault was dealt, about 30 % of the requests.
+    # Every kind of fault was dealt, to about 30 % of the requests.
     assert set(front.dealt) == set(Fault)
-    assert 0.25 <= sum(front.dealt[f] for f in (*UNSURE, *REFUSED)) / front.dealt.total() <= 0.35
+    assert 0.2 <= sum(front.dealt[f] for f in (*UNSURE, *REFUSED)) / front.dealt.total() <= 0.4
     # Refused requests were retried (and their messages sent in the end); a request that may
     # have reached the vendor left its message unknown, never resent.
     with engine.connect() as connection:
