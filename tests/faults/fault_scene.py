@@ -38,8 +38,8 @@ DISPATCH = {
     "concurrency": 4,
     "batch_size": 5,
     "poll_interval": 0.05,
-    "send_timeout": 4.0,
-    "lease": 5.0,
+    "send_timeout": 2.5,
+    "lease": 3.5,
     "reclaim_interval": 0.3,
     "backoff_base": 0.05,
     "backoff_cap": 0.2,
@@ -55,9 +55,9 @@ DELIVERY = {
     "relay_backoff_cap": 0.5,
     "sweep_interval": 0.3,
 }
-#: The plugin's timeouts: a vendor silent for 3 s leaves the message unknown. Shorter would
+#: The plugin's timeouts: a vendor silent for 2 s leaves the message unknown. Shorter would
 #: be quicker, but a loaded machine can take a second to answer on loopback.
-OPTIONS = {"connect_timeout": 3.0, "read_timeout": 3.0}
+OPTIONS = {"connect_timeout": 2.0, "read_timeout": 2.0}
 
 
 def write_config(

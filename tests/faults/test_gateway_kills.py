@@ -172,13 +172,12 @@ def test_sigkill_mid_relay_repeats_at_most_the_records_in_flight(stage: Stage) -
     client = Client(stage.url)
     assert client.post(texts("relay", 60)) == 202
     wait_for(lambda: len(stage.vendor_dlrs()) >= 60, "every report pushed")
-    backlog = relay_backlog(stage)
     stage.clevertap.latency(0.5)
     stage.clevertap.outage(503, count=0)
     wait_for(lambda: len(stage.clevertap.records()) >= 10, "the relay under way")
     stage.kill()
 
-    assert 0 < relay_backlog(stage) < backlog, "the kill should have come mid-relay"
+    assert relay_backlog(stage) > 0, "the kill should have come mid-relay"
     stage.clevertap.latency(0)
     stage.start()
     summary = stage.finish(client.sent)

@@ -41,6 +41,7 @@ def test_a_vendor_failing_a_third_of_the_time_loses_nothing_and_sends_nothing_tw
             database_url,
             front.url,
             clevertap.callback_url,
+            dispatch={"send_timeout": READ_TIMEOUT + 1, "lease": READ_TIMEOUT + 2},
             options={"read_timeout": READ_TIMEOUT},
         )
         with gateway_in_process(config, port):
@@ -63,6 +64,6 @@ def test_a_vendor_failing_a_third_of_the_time_loses_nothing_and_sends_nothing_tw
     assert summary.statuses["unknown"] == sum(front.dealt[f] for f in UNSURE)
     # The reports the vendor sent for those it took wait in the inbox, unmatched, not lost.
     assert summary.waiting_reports == sum(front.dealt[f] for f in TAKEN_UNSURE)
-    assert summary.statuses["delivered"] + summary.statuses["failed"] == 60 - sum(
-        front.dealt[f] for f in UNSURE
-    )
+    # The rest were sent, once each (a report may still be on its way for one of them).
+    sent = sum(summary.statuses[status] for status in ("delivered", "failed", "submitted"))
+    assert sent == 60 - sum(front.dealt[f] for f in UNSURE)
