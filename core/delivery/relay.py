@@ -16,13 +16,16 @@ outcome after it, so no database lock is held while CleverTap thinks.
 CleverTap does not deduplicate, so a record is sent again only when it may not have
 arrived: after a failure answer, or when the process holding it died mid-POST (its lease
 runs out; that POST may have arrived, which is the one way CleverTap can see a record
-twice, and the reason the lease is short and the POST's timeout shorter still).
+twice, and the reason the lease is short and the POST's timeout shorter still). Writing
+down CleverTap's answer is retried while the lease holds, so that a database restart
+between the answer and that write does not send the batch again.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -34,6 +37,7 @@ from smsgate.delivery import clevertap, outbox
 from smsgate.delivery.clevertap import Answer, Judgement
 from smsgate.delivery.settings import DeliverySettings
 from smsgate.dispatch.backoff import Clock, Random
+from smsgate.storage.retry import retry_until
 
 __all__ = ["RelayReport", "outcome_of", "relay_batch", "retry_at"]
 
@@ -103,6 +107,7 @@ async def relay_batch(
     random: Random,
 ) -> RelayReport:
     """Relay one batch of ``nickname``'s due records to ``url``."""
+    lease_ends = time.monotonic() + settings.relay_lease
     leased = await asyncio.to_thread(
         outbox.claim,
         engine,
@@ -124,7 +129,13 @@ async def relay_batch(
             response.status_code, response.content, dict(response.headers)
         )
     outcome = outcome_of(leased, answer, clock(), settings, random)
-    await asyncio.to_thread(outbox.settle, engine, outcome, owner=owner, now=clock())
+    # CleverTap has answered: losing that to a database blip would send the batch again when
+    # the lease runs out, so the write is retried while the lease holds.
+    await retry_until(
+        lease_ends,
+        lambda: asyncio.to_thread(outbox.settle, engine, outcome, owner=owner, now=clock()),
+        f"CleverTap's answer for {len(leased)} record(s) of {nickname!r}",
+    )
     dead = len(outcome.dead or {})
     retried = len(outcome.retry or {})
     if dead:

@@ -29,7 +29,8 @@ answers after its lease was reclaimed cannot overwrite that: results are stored 
 ``WHERE lease_owner = :me AND status = 'sending'``; its answer is kept as an event.
 The ambiguous window is thus exactly one vendor call per claimed message, and every message
 ends submitted, failed, or unknown with a reason: none is sent twice by two workers, none is
-lost.
+lost. A database that is down when the answer comes (a restart, a failover) does not lose it:
+the write is retried while the lease holds (:mod:`smsgate.storage.retry`).
 
 Modules: :mod:`~smsgate.dispatch.settings` (the ``[gateway.dispatch]`` keys),
 :mod:`~smsgate.dispatch.backoff` (full-jitter retry delays and the injectable clock),

@@ -40,6 +40,7 @@ from smsgate.periodic import Loops
 from smsgate.plugins import VendorPlugin
 from smsgate.sms.encoding import Encoding
 from smsgate.storage.models import MessageStatus
+from smsgate.storage.retry import retry_until
 from smsgate.types import OutboundMessage, SendResult, VendorRequest
 
 if TYPE_CHECKING:
@@ -50,7 +51,6 @@ __all__ = ["BatchReport", "DispatchObserver", "Dispatcher", "new_http_client"]
 logger = logging.getLogger(__name__)
 
 _T = TypeVar("_T")
-_RECORD_TRIES = 3
 
 
 @dataclass(frozen=True, slots=True)
@@ -242,6 +242,7 @@ class Dispatcher:
         if client is None:
             raise RuntimeError("no HTTP client: pass one here or to the Dispatcher")
         sender = self._senders[nickname]
+        lease_ends = time.monotonic() + self.settings.lease
         claim = await _finish_even_if_cancelled(
             self._in_thread(
                 queue.claim,
@@ -259,7 +260,7 @@ class Dispatcher:
         if claim.messages:
             results, batch_verdict, reason = await self._send(sender, claim.messages, client)
             report = await self._record(
-                sender, claim.messages, results, batch_verdict, reason, report
+                sender, claim.messages, results, batch_verdict, reason, report, lease_ends
             )
         if self._observer is not None and report.did_work:
             self._observer.batch_done(report)
@@ -357,7 +358,9 @@ class Dispatcher:
         batch_verdict: Verdict,
         reason: str | None,
         report: BatchReport,
+        lease_ends: float,
     ) -> BatchReport:
+        """Store the batch's results; ``lease_ends`` is when its lease runs out (monotonic)."""
         now = self._clock()
         decisions = [
             decide(
@@ -370,9 +373,13 @@ class Dispatcher:
             )
             for message in messages
         ]
-        for attempt in range(1, _RECORD_TRIES + 1):
-            try:
-                recorded = await self._in_thread(
+        what = f"results for {len(decisions)} message(s) of {sender.route.nickname!r}"
+        try:
+            # The messages stay ours until the lease ends: a database blip before then must
+            # not turn answers in hand into "unknown".
+            recorded = await retry_until(
+                lease_ends,
+                lambda: self._in_thread(
                     queue.record,
                     self.engine,
                     sender.route,
@@ -382,19 +389,13 @@ class Dispatcher:
                     verdict=batch_verdict,
                     reason=reason,
                     settings=self.settings,
-                )
-                break
-            except SQLAlchemyError:
-                if attempt == _RECORD_TRIES:
-                    # The leases will expire and the messages become unknown: honest, if slow.
-                    logger.exception(
-                        "could not record results for %d message(s) of %r",
-                        len(decisions),
-                        sender.route.nickname,
-                    )
-                    raise
-                logger.warning("recording results failed; trying again", exc_info=True)
-                await asyncio.sleep(0.2 * attempt)
+                ),
+                what,
+            )
+        except SQLAlchemyError:
+            # The leases will expire and the messages become unknown: honest, if slow.
+            logger.exception("could not record %s before their lease ran out", what)
+            raise
         if recorded.circuit_changed:
             logger.warning(
                 "circuit of %r is now %s (%s)",

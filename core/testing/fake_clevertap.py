@@ -12,10 +12,13 @@ Control endpoints, for tests and the demo:
 - ``DELETE /_fake/received``: forget them.
 - ``POST /_fake/outage`` with ``{"status": 503, "count": N}`` or ``{"status": 503, "seconds": S}``:
   answer that status to the next N callback requests, or for S seconds.
+- ``POST /_fake/latency`` with ``{"seconds": S}``: take S seconds over each callback request
+  before handling it (a slow CleverTap; 0 to stop).
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import time
@@ -48,6 +51,8 @@ class FakeCleverTap:
     outage_status: int = 503
     outage_count: int = 0
     outage_until: float = 0.0
+    #: Seconds each callback request takes before it is handled.
+    latency: float = 0.0
     echo: bool = False
 
     def in_outage(self) -> bool:
@@ -78,13 +83,18 @@ def create_app(echo: bool = False) -> Starlette:
 
     async def callback(request: Request) -> JSONResponse:
         state.requests += 1
+        raw = await request.body()
+        if state.latency:
+            # Handled after the wait whether or not the caller is still there, as a real
+            # server would: a caller that gives up mid-request may still have been heard.
+            await asyncio.sleep(state.latency)
         if state.in_outage():
             return JSONResponse(
                 {"status": "error", "message": "Service unavailable"},
                 status_code=state.outage_status,
             )
         try:
-            groups = json.loads(await request.body())
+            groups = json.loads(raw)
         except ValueError:
             return _bad_request("the body is not JSON")
         if not isinstance(groups, list):
@@ -135,11 +145,17 @@ def create_app(echo: bool = False) -> Starlette:
         state.outage_until = time.monotonic() + float(body.get("seconds", 0))
         return JSONResponse({"status": state.outage_status, "count": state.outage_count})
 
+    async def latency(request: Request) -> JSONResponse:
+        body = await request.json()
+        state.latency = max(0.0, float(body.get("seconds", 0)))
+        return JSONResponse({"seconds": state.latency})
+
     return Starlette(
         routes=[
             Route("/sms/generic", callback, methods=["POST"]),
             Route("/_fake/received", received, methods=["GET", "DELETE"]),
             Route("/_fake/outage", outage, methods=["POST"]),
+            Route("/_fake/latency", latency, methods=["POST"]),
         ]
     )
 

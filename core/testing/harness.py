@@ -146,10 +146,19 @@ class FakeCleverTapServer(_Running):
             )
         )
 
-    def outage(self, status: int = 503, count: int = 1) -> None:
-        """Answer ``status`` to the next ``count`` callback requests."""
+    def outage(self, status: int = 503, count: int = 1, *, seconds: float = 0.0) -> None:
+        """Answer ``status`` to the next ``count`` callback requests, or for ``seconds``."""
+        spec = (
+            {"status": status, "seconds": seconds}
+            if seconds
+            else {"status": status, "count": count}
+        )
+        httpx.post(f"{self.url}/_fake/outage", json=spec, timeout=10).raise_for_status()
+
+    def latency(self, seconds: float) -> None:
+        """Take ``seconds`` over each callback request before handling it (0: answer at once)."""
         httpx.post(
-            f"{self.url}/_fake/outage", json={"status": status, "count": count}, timeout=10
+            f"{self.url}/_fake/latency", json={"seconds": seconds}, timeout=10
         ).raise_for_status()
 
 

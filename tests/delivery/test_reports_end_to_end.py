@@ -29,6 +29,7 @@ import sqlalchemy as sa
 from conftest import CALLBACK_TOKEN, TOKEN, ServerThread, free_port
 from ct_recorder import CleverTapRecorder
 from delivery_helpers import EVENTS
+from fault_invariants import Sent, assert_invariants, observe
 from message_builders import NICK, OUTBOX
 
 SMSGATE = Path(sys.executable).parent / "smsgate"
@@ -180,6 +181,7 @@ def reports_pushed(sandbox: Process) -> int:
 
 
 @pytest.mark.slow
+@pytest.mark.faults
 def test_every_report_reaches_clevertap_exactly_once_through_early_reports_outage_and_crash(
     database_url: str, engine: sa.Engine, tmp_path: Path
 ) -> None:
@@ -230,6 +232,9 @@ def test_every_report_reaches_clevertap_exactly_once_through_early_reports_outag
                 time.sleep(1.5)
 
             expected = expected_records(sandbox, {**first, **second})
+            seen = observe(engine, sandbox.url, [{"event": e, **r} for e, r in clevertap.records()])
+
+    assert_invariants(seen, Sent(answered={*first, *second}))
 
     received = clevertap.records()
     metas = [record["meta"] for _, record in received]

@@ -18,6 +18,7 @@ from dispatch_processes import (
     vendor_log,
     write_gateway_config,
 )
+from fault_invariants import Sent, assert_invariants, observe
 
 from smsgate.storage.models import MessageEvent, MessageStatus
 
@@ -25,6 +26,7 @@ SETTLED = {MessageStatus.SUBMITTED, MessageStatus.UNKNOWN, MessageStatus.FAILED}
 
 
 @pytest.mark.slow
+@pytest.mark.faults
 def test_sigkill_mid_dispatch_sends_nothing_twice_and_loses_nothing(
     database_url: str, engine: sa.Engine, tmp_path: Path
 ) -> None:
@@ -73,6 +75,9 @@ def test_sigkill_mid_dispatch_sends_nothing_twice_and_loses_nothing(
 
         sent = sends_per_text(vendor)
         log = vendor_log(vendor)
+        seen = observe(engine, vendor.url)
+
+    assert_invariants(seen, Sent(answered={r["message_id"] for r in records(count)}))
 
     rows = messages(engine)
     assert len(rows) == count

@@ -5,9 +5,10 @@ from __future__ import annotations
 from pathlib import Path
 
 import httpx
+import pytest
 from conftest import CALLBACK_TOKEN, TOKEN
 
-from smsgate.testing.harness import FakeCleverTapServer, vcr_config
+from smsgate.testing.harness import FakeCleverTapServer, vcr_config, wait_until
 
 PINGBIX = f"""
 [providers.pingbix-in]
@@ -66,6 +67,41 @@ def test_the_fake_clevertap_records_what_it_accepts_and_simulates_outages(
     accepted = httpx.post(smsgate_fake_clevertap.callback_url, json=body)
 
     assert (refused.status_code, accepted.status_code) == (503, 200)
+    assert smsgate_fake_clevertap.wait_for(1) == [
+        {"event": "delivered", "ts": 1795000000, "meta": "m.1."}
+    ]
+
+
+def test_a_fake_clevertap_that_fails_for_a_while_then_recovers(
+    smsgate_fake_clevertap: FakeCleverTapServer,
+):
+    smsgate_fake_clevertap.outage(503, seconds=0.5)
+    body = [{"event": "delivered", "data": [{"ts": 1795000000, "meta": "m.1."}]}]
+
+    refused = httpx.post(smsgate_fake_clevertap.callback_url, json=body)
+    accepted = wait_until(
+        lambda: (
+            (answer := httpx.post(smsgate_fake_clevertap.callback_url, json=body))
+            and answer.status_code == 200
+            and answer
+        ),
+        "the outage to end",
+        timeout=10,
+    )
+
+    assert (refused.status_code, accepted.status_code) == (503, 200)
+    assert len(smsgate_fake_clevertap.records()) == 1
+
+
+def test_a_slow_fake_clevertap_keeps_a_post_whose_caller_gave_up(
+    smsgate_fake_clevertap: FakeCleverTapServer,
+):
+    smsgate_fake_clevertap.latency(0.5)
+    body = [{"event": "delivered", "data": [{"ts": 1795000000, "meta": "m.1."}]}]
+
+    with pytest.raises(httpx.ReadTimeout):
+        httpx.post(smsgate_fake_clevertap.callback_url, json=body, timeout=0.1)
+
     assert smsgate_fake_clevertap.wait_for(1) == [
         {"event": "delivered", "ts": 1795000000, "meta": "m.1."}
     ]
