@@ -17,6 +17,8 @@ from sqlalchemy.pool import ConnectionPoolEntry
 from smsgate.errors import SchemaOutdatedError
 
 MIGRATIONS = Path(__file__).parent / "migrations"
+#: Seconds to wait for PostgreSQL to answer a new connection (unless the URL says).
+_CONNECT_TIMEOUT = 5
 
 
 def create_engine(url: str, **kwargs: Any) -> Engine:
@@ -30,6 +32,11 @@ def create_engine(url: str, **kwargs: Any) -> Engine:
         sa.event.listen(engine, "connect", _tune_sqlite)
         sa.event.listen(engine, "begin", _begin_immediate)
         return engine
+    parsed = sa.make_url(url)
+    if parsed.get_backend_name() == "postgresql" and "connect_timeout" not in parsed.query:
+        # A server that stops answering packets (rather than refusing) would otherwise hold
+        # every connection attempt, /readyz's included, for the kernel's TCP timeout.
+        kwargs.setdefault("connect_args", {}).setdefault("connect_timeout", _CONNECT_TIMEOUT)
     return sa.create_engine(url, pool_pre_ping=True, **kwargs)
 
 

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import socket
 import sqlite3
+import time
 
 import pytest
 import sqlalchemy as sa
@@ -60,6 +62,20 @@ def test_postgresql_goes_through_psycopg_3(database_url):
         assert engine.dialect.driver == expected
     finally:
         engine.dispose()
+
+
+def test_a_postgresql_server_that_never_answers_fails_the_connection_within_seconds():
+    # Accepts the TCP connection, then says nothing: as a host dropping packets would.
+    with socket.create_server(("127.0.0.1", 0)) as silent:
+        port = silent.getsockname()[1]
+        engine = create_engine(f"postgresql+psycopg://smsgate@127.0.0.1:{port}/smsgate")
+        started = time.monotonic()
+        try:
+            with pytest.raises(sa.exc.OperationalError, match="timeout"):
+                engine.connect()
+        finally:
+            engine.dispose()
+    assert time.monotonic() - started < 20
 
 
 def test_schema_at_head_passes_the_check(engine):
