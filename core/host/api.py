@@ -13,7 +13,6 @@ for each state is in :mod:`smsgate.admin.actions`.
 
 from __future__ import annotations
 
-import hmac
 import json
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
@@ -39,7 +38,7 @@ from smsgate.admin.views import (
     RetryRequest,
 )
 from smsgate.errors import ActionRefusedError, RequestError
-from smsgate.host.auth import presented_token
+from smsgate.host.auth import presented_token, same_secret
 from smsgate.host.bodies import parse_query, read_body
 from smsgate.host.gateway import Gateway
 from smsgate.host.redaction import mask_data
@@ -104,7 +103,7 @@ def require_admin(request: Request) -> Gateway:
     if expected is None:
         raise RequestError(404, "the admin API is off: set [gateway] admin_token to turn it on")
     token = presented_token(request)
-    if token is None or not hmac.compare_digest(token, expected.get_secret_value().encode()):
+    if token is None or not same_secret(token, expected):
         raise RequestError(
             401, "missing or wrong admin token: send `Authorization: Bearer <admin_token>`"
         )
