@@ -20,6 +20,7 @@ import httpx
 import pytest
 import sqlalchemy as sa
 from conftest import CALLBACK_TOKEN, TOKEN, ConfigFactory, ServerThread
+from hostile_texts import HOSTILE
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
@@ -52,22 +53,6 @@ api_key = "sk_test_hostile_0123"
 webhook_secret = "{SIGNING_SECRET}"
 sender = "ACMEIN"
 """
-
-#: Text that has broken gateways: SQL, HTML, scripts, right to left, emoji, odd spaces.
-HOSTILE = [
-    "'; DROP TABLE messages; --",
-    "1' OR '1'='1",
-    '" OR 1=1 /*',
-    "<script>alert('x')</script>",
-    "<img src=x onerror=alert(1)>",
-    "{{7*7}} ${7*7} %s %n",
-    "שלום עולם",
-    "مرحبا\u200f",
-    "\u202eevil\u202c",
-    "😀👍🏽👨‍👩‍👧",
-    "\u00a0\u2028\u2029\ufeff",
-    "\\x00 \\u0000",
-]
 
 
 @pytest.fixture
