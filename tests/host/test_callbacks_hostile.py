@@ -309,3 +309,49 @@ def test_generated_pingbix_reports_never_get_a_5xx_and_are_stored_as_sent(
         # Every raw value is the text the vendor sent, under its lower-cased key.
         assert all(isinstance(value, str) for value in report["raw"].values())
         assert report["vendor_id"].encode() == report["raw"]["transactionid"].strip().encode()
+
+
+example_documents = st.one_of(
+    st.builds(
+        lambda data, extra: {"type": "message.status", "data": {**extra, **data}},
+        st.fixed_dictionaries(
+            {"id": st.text(min_size=1, max_size=40) | st.sampled_from(HOSTILE)},
+            optional={
+                "status": st.sampled_from(["delivered", "failed", "queued"]) | st.text(max_size=9),
+                "reference": st.text(max_size=10),
+                "to": st.text(max_size=15),
+                "error": json_values,
+                "updated_at": st.text(max_size=25),
+            },
+        ),
+        st.dictionaries(st.text(max_size=10), json_values, max_size=3),
+    ),
+    json_values,
+)
+
+
+@settings(
+    max_examples=40,
+    deadline=None,
+    database=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+@given(document=example_documents)
+def test_generated_signed_example_reports_never_get_a_5xx_and_keep_their_id(
+    server, engine, document
+):
+    with engine.begin() as connection:
+        connection.execute(INBOX.delete())
+    body = json.dumps(document).encode()
+
+    answer = httpx.post(server.url + EXAMPLE, content=body, headers=signed(body))
+
+    event(f"status {answer.status_code}")
+    assert answer.status_code in {200, 400}, answer.text
+    if answer.status_code == 400:
+        assert answer.json()["error"].startswith("the report cannot be read")
+        assert nothing_stored(engine)
+        return
+    for report in stored(engine):
+        sent = document["data"]["id"]
+        assert report["vendor_id"].encode() == str(sent).strip()[:128].encode()
