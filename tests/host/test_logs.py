@@ -179,8 +179,9 @@ def _traffic(base: str) -> list[str]:
     ):
         bodies.append(httpx.get(f"{base}{path}", headers=admin).text)
     # The admin API: other secrets as the token, and secrets as parameters it refuses.
-    for wrong in (TOKEN, CALLBACK_TOKEN, PASSWORD):
-        bodies.append(httpx.get(f"{base}/api/stats", headers={"Authorization": wrong}).text)
+    for other in (TOKEN, CALLBACK_TOKEN, PASSWORD):
+        refused = httpx.get(f"{base}/api/stats", headers={"Authorization": f"Bearer {other}"})
+        bodies.append(refused.text)
     for path in (
         f"/api/messages?since={ADMIN_TOKEN}",
         f"/api/messages?status={PASSWORD}",
