@@ -195,7 +195,11 @@ def secrets_of(*values: Any) -> list[str]:
 
 
 def mask(value: Any, secrets: Iterable[str]) -> Any:
-    """``value`` as JSON-safe data, with every occurrence of a secret replaced by ``****``."""
+    """``value`` as JSON-safe data, with every occurrence of a secret replaced by ``****``.
+
+    Raises :class:`ValueError` for text no database can store unchanged (NUL, a lone
+    surrogate, bytes that are not UTF-8).
+    """
     hidden = _secrets(secrets)
 
     def walk(item: Any) -> Any:

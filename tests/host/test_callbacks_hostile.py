@@ -104,6 +104,8 @@ class Bad:
     path: str = PINGBIX
     query: str = ""
     method: str = "POST"
+    #: Signed as example_provider's vendor would, when sent (a signature ages).
+    signed: bool = False
 
 
 # More digits than Python turns into an int (4300): json.loads refuses it.
@@ -149,26 +151,16 @@ BAD: dict[str, Bad] = {
     ),
     "pingbix-no-transaction-id": Bad(400, "Transactionid", b'{"Status": "DELIVRD"}'),
     "example-unsigned": Bad(400, "signature", example_report(), path=EXAMPLE),
-    "example-deep-nesting-signed": Bad(400, "JSON", DEEP, signed(DEEP), path=EXAMPLE),
-    "example-invalid-utf8-signed": Bad(
-        400, "JSON", b'{"type": "\xff"}', signed(b'{"type": "\xff"}'), path=EXAMPLE
-    ),
+    "example-deep-nesting-signed": Bad(400, "JSON", DEEP, path=EXAMPLE, signed=True),
+    "example-invalid-utf8-signed": Bad(400, "JSON", b'{"type": "\xff"}', path=EXAMPLE, signed=True),
     "example-nul-signed": Bad(
-        400,
-        "NUL",
-        example_report(id="msg\u0000 1"),
-        signed(example_report(id="msg\u0000 1")),
-        path=EXAMPLE,
+        400, "NUL", example_report(id="msg\u0000 1"), path=EXAMPLE, signed=True
     ),
     "example-lone-surrogate-signed": Bad(
-        400,
-        "surrogate",
-        example_report(id="\ud800"),
-        signed(example_report(id="\ud800")),
-        path=EXAMPLE,
+        400, "surrogate", example_report(id="\ud800"), path=EXAMPLE, signed=True
     ),
     "example-huge-number-signed": Bad(
-        400, "cannot be read", HUGE_NUMBER, signed(HUGE_NUMBER), path=EXAMPLE
+        400, "cannot be read", HUGE_NUMBER, path=EXAMPLE, signed=True
     ),
 }
 
@@ -176,7 +168,8 @@ BAD: dict[str, Bad] = {
 @pytest.mark.parametrize("case", BAD.values(), ids=BAD.keys())
 def test_hostile_reports_get_a_400_with_the_reason_and_store_nothing(server, engine, case):
     url = server.url + case.path + (f"?{case.query}" if case.query else "")
-    answer = httpx.request(case.method, url, content=case.content, headers=case.headers)
+    headers = signed(case.content) if case.signed else case.headers
+    answer = httpx.request(case.method, url, content=case.content, headers=headers)
 
     assert answer.status_code == case.status, answer.text
     assert answer.headers["content-type"] == "application/json"
@@ -281,7 +274,7 @@ pingbix_documents = st.one_of(
 
 
 @settings(
-    max_examples=60,
+    max_examples=40,
     deadline=None,
     database=None,
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
