@@ -11,6 +11,7 @@ Secrets are masked out of the vendor's raw fields before they are kept.
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
@@ -197,12 +198,15 @@ def secrets_of(*values: Any) -> list[str]:
 def mask(value: Any, secrets: Iterable[str]) -> Any:
     """``value`` as JSON-safe data, with every occurrence of a secret replaced by ``****``.
 
-    Raises :class:`ValueError` for text no database can store unchanged (NUL, a lone
-    surrogate, bytes that are not UTF-8).
+    Raises :class:`ValueError` for what no database can store unchanged: text with NUL or
+    a lone surrogate, bytes that are not UTF-8, and NaN or an infinity (Python's json reads
+    them, PostgreSQL's JSON refuses them).
     """
     hidden = _secrets(secrets)
 
     def walk(item: Any) -> Any:
+        if isinstance(item, float) and not math.isfinite(item):
+            raise ValueError(f"a raw field is {item!r}, which is not a JSON number")
         if item is None or isinstance(item, bool | int | float):
             return item
         if isinstance(item, str):

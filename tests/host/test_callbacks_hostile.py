@@ -159,6 +159,16 @@ BAD: dict[str, Bad] = {
     "example-lone-surrogate-signed": Bad(
         400, "surrogate", example_report(id="\ud800"), path=EXAMPLE, signed=True
     ),
+    "example-infinity-signed": Bad(
+        400,
+        "not a JSON number",
+        example_report(id="msg_1", extra=float("inf")),
+        path=EXAMPLE,
+        signed=True,
+    ),
+    "example-nan-signed": Bad(
+        400, "not a JSON number", example_report(extra=float("nan")), path=EXAMPLE, signed=True
+    ),
     "example-huge-number-signed": Bad(
         400, "cannot be read", HUGE_NUMBER, path=EXAMPLE, signed=True
     ),
