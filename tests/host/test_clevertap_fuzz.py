@@ -80,8 +80,13 @@ documents = st.one_of(
 
 @pytest.fixture
 def gateway(make_config: ConfigFactory, database_url: str) -> Iterator[ServerThread]:
-    """One gateway for every generated example, without dispatch workers."""
-    config = make_config(database_url, extra="[gateway.dispatch]\nenabled = false\n")
+    """One gateway for every generated example, without dispatch or delivery workers.
+
+    Their backoff jitter draws from the global ``random`` in the server's thread, which
+    hypothesis takes for a strategy using it (a flaky HypothesisDeprecationWarning).
+    """
+    extra = "[gateway.dispatch]\nenabled = false\n[gateway.delivery]\nenabled = false\n"
+    config = make_config(database_url, extra=extra)
     with ServerThread(create_app(config)) as server:
         yield server
 
