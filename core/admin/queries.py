@@ -31,6 +31,7 @@ from smsgate.storage.models import Message, MessageEvent, MessageStatus, RelayOu
 
 __all__ = [
     "DEFAULT_LIMIT",
+    "MAX_FILTER",
     "MAX_ID",
     "MAX_LIMIT",
     "MessageFilter",
@@ -56,7 +57,7 @@ DEFAULT_LIMIT = 50
 MAX_LIMIT = 500
 #: Ids are 64-bit; anything larger names no row (and must not reach PostgreSQL as a bigint).
 MAX_ID = 2**63 - 1
-_MAX_FILTER = 255
+MAX_FILTER = 255
 _CURSOR_PREFIX = "id<"
 
 _SUMMARY_COLUMNS = tuple(MESSAGES.c[name] for name in MessageSummary.model_fields)
@@ -100,8 +101,8 @@ def clean_text(value: str | None, what: str) -> str | None:
     value = value.strip()
     if "\x00" in value:
         raise ValueError(f"{what} contains a NUL character")
-    if len(value) > _MAX_FILTER:
-        raise ValueError(f"{what} is longer than {_MAX_FILTER} characters")
+    if len(value) > MAX_FILTER:
+        raise ValueError(f"{what} is longer than {MAX_FILTER} characters")
     return value or None
 
 

@@ -147,5 +147,7 @@ def page(
         "section": context.get("section", ""),
         **context,
     }
-    body = _ENV.get_template(template).render(values)
+    # The one choke point for pages: whatever a template shows (a stored field, a search
+    # term echoed in its box, an error quoting a parameter) leaves without a secret in it.
+    body = hide_secrets(_ENV.get_template(template).render(values))
     return HTMLResponse(body, status_code=status_code)

@@ -26,6 +26,7 @@ from starlette.responses import RedirectResponse, Response
 
 from smsgate.dashboard.render import page
 from smsgate.errors import RequestError
+from smsgate.host.auth import same_secret
 from smsgate.host.bodies import read_body
 
 __all__ = [
@@ -93,7 +94,7 @@ async def login(request: Request) -> Response:
     presented = form.get("token", "").strip()
     target = _local(form.get("next"))
     expected = _admin_token(request).get_secret_value()
-    if not presented or not hmac.compare_digest(presented.encode(), expected.encode()):
+    if not presented or not same_secret(presented, expected):
         return page(
             request,
             "login.html",
@@ -147,7 +148,7 @@ async def check_post(request: Request) -> list[tuple[str, str]]:
         raise RequestError(403, "your session has ended: sign in again")
     fields = await read_form(request)
     sent = _first(fields, "csrf")
-    if not hmac.compare_digest(sent.encode(), str(request.session["csrf"]).encode()):
+    if not same_secret(sent, str(request.session["csrf"])):
         raise RequestError(403, "the form is stale or forged (CSRF token mismatch): reload it")
     return fields
 

@@ -1,7 +1,9 @@
 """A plugin's :class:`~smsgate.types.DeliveryEvent`, checked, clipped and made storable.
 
 Everything a vendor or a plugin hands us is bounded here before it reaches the database:
-strings are clipped to their columns, a failure code that CleverTap would not accept
+strings are clipped to their columns, text that no database could store as it is (a NUL
+character, which PostgreSQL refuses, or a lone surrogate) makes the event unusable rather
+than being changed in silence, a failure code that CleverTap would not accept
 becomes 900, a time without a zone is taken as UTC, and a time that cannot be a 10-digit
 epoch (a vendor clock at 1970, a typo years ahead) gives way to the time we received it.
 Secrets are masked out of the vendor's raw fields before they are kept.
@@ -9,6 +11,7 @@ Secrets are masked out of the vendor's raw fields before they are kept.
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
@@ -193,23 +196,37 @@ def secrets_of(*values: Any) -> list[str]:
 
 
 def mask(value: Any, secrets: Iterable[str]) -> Any:
-    """``value`` as JSON-safe data, with every occurrence of a secret replaced by ``****``."""
+    """``value`` as JSON-safe data, with every occurrence of a secret replaced by ``****``.
+
+    Raises :class:`ValueError` for what no database can store unchanged: text with NUL or
+    a lone surrogate, bytes that are not UTF-8, and NaN or an infinity (Python's json reads
+    them, PostgreSQL's JSON refuses them).
+    """
     hidden = _secrets(secrets)
 
     def walk(item: Any) -> Any:
+        if isinstance(item, float) and not math.isfinite(item):
+            raise ValueError(f"a raw field is {item!r}, which is not a JSON number")
         if item is None or isinstance(item, bool | int | float):
             return item
         if isinstance(item, str):
-            return _masked(item[:_RAW_TEXT_LIMIT], hidden)
+            return _masked(_storable(item, "a raw field")[:_RAW_TEXT_LIMIT], hidden)
         if isinstance(item, bytes):
-            return _masked(item[:_RAW_TEXT_LIMIT].decode("utf-8", "replace"), hidden)
+            try:
+                text = item.decode("utf-8")
+            except UnicodeDecodeError:
+                raise ValueError("a raw field is bytes that are not UTF-8") from None
+            return _masked(_storable(text, "a raw field")[:_RAW_TEXT_LIMIT], hidden)
         if isinstance(item, Mapping):
-            return {_masked(str(key), hidden): walk(val) for key, val in item.items()}
+            return {
+                _masked(_storable(str(key), "a raw field name"), hidden): walk(val)
+                for key, val in item.items()
+            }
         if isinstance(item, list | tuple | set | frozenset):
             return [walk(val) for val in item]
         if isinstance(item, SecretStr):
             return MASK
-        return _masked(str(item)[:_RAW_TEXT_LIMIT], hidden)
+        return _masked(_storable(str(item), "a raw field")[:_RAW_TEXT_LIMIT], hidden)
 
     return walk(value)
 
@@ -223,8 +240,6 @@ def _secrets(values: Iterable[str]) -> list[str]:
 def _masked(text: str | None, secrets: list[str]) -> str | None:
     if text is None:
         return None
-    # PostgreSQL stores no NUL character, in text or in JSON.
-    text = text.replace("\x00", "")
     for secret in secrets:
         text = text.replace(secret, MASK)
     return text
@@ -233,8 +248,24 @@ def _masked(text: str | None, secrets: list[str]) -> str | None:
 def _text(value: object, name: str) -> str | None:
     if value is None:
         return None
-    text = str(value).replace("\x00", "").strip()
+    text = _storable(str(value), name).strip()
     return text[: _LIMITS[name]] if text else None
+
+
+def _storable(text: str, name: str) -> str:
+    """``text``, if a database can store it unchanged; else :class:`ValueError`.
+
+    PostgreSQL refuses NUL in text and JSON, and no database takes a lone surrogate as
+    UTF-8. Dropping them would store something the vendor did not send (``tx\\x001``
+    would become ``tx1``, another message's id), so the report is refused instead.
+    """
+    if "\x00" in text:
+        raise ValueError(f"{name} contains a NUL character")
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        raise ValueError(f"{name} contains a lone surrogate (\\ud800-\\udfff)") from None
+    return text
 
 
 def _moment(value: object, received_at: datetime) -> datetime:

@@ -13,7 +13,6 @@ for each state is in :mod:`smsgate.admin.actions`.
 
 from __future__ import annotations
 
-import hmac
 import json
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
@@ -39,11 +38,11 @@ from smsgate.admin.views import (
     RetryRequest,
 )
 from smsgate.errors import ActionRefusedError, RequestError
-from smsgate.host.auth import presented_token
+from smsgate.host.auth import presented_token, same_secret
 from smsgate.host.bodies import parse_query, read_body
 from smsgate.host.gateway import Gateway
 from smsgate.host.redaction import mask_data
-from smsgate.storage.models import utcnow
+from smsgate.storage.models import MessageStatus, utcnow
 
 __all__ = [
     "OPERATIONS",
@@ -58,6 +57,12 @@ __all__ = [
 ]
 
 Handler = Callable[[Request], Awaitable[Response]]
+#: A text filter: what :func:`smsgate.admin.queries.clean_text` lets through.
+_FILTER: Mapping[str, Any] = {
+    "type": "string",
+    "maxLength": queries.MAX_FILTER,
+    "pattern": "^[^\\x00]*$",
+}
 _T = TypeVar("_T")
 _BODY_LIMIT = 64 * 1024
 RELAY_STATES = ("dead", "pending", "done", actions.GIVEN_UP)
@@ -69,7 +74,8 @@ class Parameter:
 
     name: str
     description: str
-    schema: Mapping[str, Any] = field(default_factory=lambda: {"type": "string"})
+    #: What the handler accepts; every value this schema allows must get past its checks.
+    schema: Mapping[str, Any] = field(default_factory=lambda: dict(_FILTER))
     where: Literal["query", "path"] = "query"
 
 
@@ -97,7 +103,7 @@ def require_admin(request: Request) -> Gateway:
     if expected is None:
         raise RequestError(404, "the admin API is off: set [gateway] admin_token to turn it on")
     token = presented_token(request)
-    if token is None or not hmac.compare_digest(token, expected.get_secret_value().encode()):
+    if token is None or not same_secret(token, expected):
         raise RequestError(
             401, "missing or wrong admin token: send `Authorization: Bearer <admin_token>`"
         )
@@ -381,6 +387,15 @@ _PAGE = (
     Parameter("cursor", "The previous page's next_cursor, for the next (older) page."),
 )
 _MOMENT = "ISO 8601 (UTC unless it names a zone), or a duration before now such as 1h or 7d."
+# The schema shows the common spellings only (any ISO 8601 time parse_moment reads is
+# accepted); a schema wider than the handler would promise 200s that are 400s.
+_DATE = "(19|20)[0-9]{2}-(0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])"
+_TIME = "T([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9])?(Z|[+-](0[0-9]|1[0-3]):[0-5][0-9])?"
+_MOMENT_SCHEMA = {
+    "type": "string",
+    "pattern": f"^({_DATE}({_TIME})?|[0-9]{{1,4}}[smhd]|[0-9]{{1,3}}w)$",
+}
+_STATUS = "(" + "|".join(status.value for status in MessageStatus) + ")"
 
 OPERATIONS: tuple[Operation, ...] = (
     Operation(
@@ -397,6 +412,7 @@ OPERATIONS: tuple[Operation, ...] = (
                 "status",
                 "One status or several, comma-separated: accepted, sending, unknown, "
                 "submitted, buffered, delivered, failed.",
+                {"type": "string", "pattern": f"^{_STATUS}(,{_STATUS})*$"},
             ),
             Parameter(
                 "number",
@@ -405,8 +421,8 @@ OPERATIONS: tuple[Operation, ...] = (
             ),
             Parameter("message_id", "CleverTap's $$MessageID, exactly."),
             Parameter("campaign_id", "CleverTap's $$CampaignID, exactly."),
-            Parameter("since", f"Created at or after this. {_MOMENT}"),
-            Parameter("until", f"Created before this. {_MOMENT}"),
+            Parameter("since", f"Created at or after this. {_MOMENT}", _MOMENT_SCHEMA),
+            Parameter("until", f"Created before this. {_MOMENT}", _MOMENT_SCHEMA),
             *_PAGE,
         ),
     ),

@@ -23,7 +23,7 @@ from smsgate.errors import ProviderUnavailableError, RequestError, UnknownProvid
 from smsgate.host import api, callbacks, clevertap, health, metrics
 from smsgate.host.gateway import Gateway
 from smsgate.host.logs import RequestContext
-from smsgate.host.redaction import redact_logs, register_config
+from smsgate.host.redaction import hide_secrets, redact_logs, register_config
 from smsgate.storage.database import check_schema, create_engine, upgrade
 
 logger = logging.getLogger(__name__)
@@ -127,23 +127,29 @@ def create_app(config: Config, *, engine: Engine | None = None) -> Starlette:
     return app
 
 
+# Errors may quote what the client sent (a nickname, a key, a parameter), and a client may
+# send a secret there: every error answer is masked on its way out.
+
+
 async def _request_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, RequestError)
-    return JSONResponse({"error": exc.message}, status_code=exc.status_code)
+    return JSONResponse({"error": hide_secrets(exc.message)}, status_code=exc.status_code)
 
 
 async def _unknown_provider(request: Request, exc: Exception) -> Response:
-    return JSONResponse({"error": str(exc)}, status_code=404)
+    return JSONResponse({"error": hide_secrets(str(exc))}, status_code=404)
 
 
 async def _provider_unavailable(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, ProviderUnavailableError)
-    return JSONResponse({"error": str(exc)}, status_code=503)
+    return JSONResponse({"error": hide_secrets(str(exc))}, status_code=503)
 
 
 async def _http_exception(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, HTTPException)
-    return JSONResponse({"error": exc.detail}, status_code=exc.status_code, headers=exc.headers)
+    return JSONResponse(
+        {"error": hide_secrets(str(exc.detail))}, status_code=exc.status_code, headers=exc.headers
+    )
 
 
 async def _unexpected(request: Request, exc: Exception) -> Response:

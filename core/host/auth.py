@@ -1,4 +1,9 @@
-"""Checking the token CleverTap presents, in constant time."""
+"""Checking tokens in constant time: CleverTap's, the vendors' callback tokens, the admin's.
+
+Every comparison of a secret in the gateway goes through :func:`same_secret`, so that none
+takes a time that tells how much of a guess was right (tests/host/test_token_comparison.py
+keeps it so).
+"""
 
 from __future__ import annotations
 
@@ -31,10 +36,23 @@ def presented_token(request: Request) -> bytes | None:
     return None
 
 
+def same_secret(presented: str | bytes, expected: str | bytes | SecretStr) -> bool:
+    """Whether ``presented`` is ``expected``, in a time that does not depend on where they
+    differ. Text is compared as its UTF-8 bytes; a lone surrogate (possible in a decoded URL)
+    is kept as bytes that match nothing rather than raising."""
+    if isinstance(expected, SecretStr):
+        expected = expected.get_secret_value()
+    return hmac.compare_digest(_bytes(presented), _bytes(expected))
+
+
+def _bytes(value: str | bytes) -> bytes:
+    return value if isinstance(value, bytes) else value.encode("utf-8", "surrogatepass")
+
+
 def require_token(request: Request, expected: SecretStr) -> None:
     """Raise a 401 unless the request carries ``expected``."""
     token = presented_token(request)
-    if token is None or not hmac.compare_digest(token, expected.get_secret_value().encode()):
+    if token is None or not same_secret(token, expected):
         raise RequestError(
             401,
             "missing or wrong token: send `Authorization: Bearer <token>` or Basic auth "
@@ -44,6 +62,4 @@ def require_token(request: Request, expected: SecretStr) -> None:
 
 def tokens_match(presented: str, expected: SecretStr) -> bool:
     """Constant-time comparison of a token found in a URL."""
-    return hmac.compare_digest(
-        presented.encode("utf-8", "surrogateescape"), expected.get_secret_value().encode()
-    )
+    return same_secret(presented, expected)

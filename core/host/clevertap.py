@@ -15,6 +15,7 @@ from smsgate.host.answers import Answer
 from smsgate.host.auth import require_token
 from smsgate.host.bodies import media_type, parse_multipart, parse_query, read_body
 from smsgate.host.gateway import Gateway
+from smsgate.host.redaction import mask_data
 from smsgate.intake.payloads import (
     FORM_TYPE,
     JSON_TYPES,
@@ -106,4 +107,5 @@ def _accept(gateway: Gateway, provider: Provider, decode: Decoder) -> dict[str, 
 
 
 def _answer(status: int, **body: Any) -> Answer:
-    return Answer(body, status_code=status)
+    # Rejections quote keys and message ids, where a careless campaign may put a secret.
+    return Answer(mask_data(body), status_code=status)

@@ -6,7 +6,7 @@ import re
 from urllib.parse import quote
 
 import pytest
-from conftest import ServerThread
+from conftest import CALLBACK_TOKEN, TOKEN, ServerThread
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from message_builders import (
@@ -169,3 +169,62 @@ def test_no_input_makes_a_500(client, path, value, key):
     target = path + (quote(value, safe="") or "0") if path.endswith("/") else path
     answer = client.get(target, params={key: value})
     assert answer.status_code < 500, (answer.status_code, answer.text[:300])
+
+
+XSS = '<script>alert("xss-7")</script><img src=x onerror=alert(7)>'
+
+
+def test_html_sent_through_the_endpoints_shows_as_text_on_every_page(client, server, engine):
+    """HTML in every field CleverTap and the vendor can fill, stored over HTTP: no page of
+    the dashboard carries it as markup."""
+    record = {
+        "to": "+91 98450 00001",
+        "body": XSS,
+        "template_id": "<b>t</b>",
+        "template_variables": [XSS],
+        "campaign_id": XSS[:100],
+        "message_id": "<i>xss</i>.",
+        XSS: XSS,
+    }
+    auth = {"Authorization": f"Bearer {TOKEN}"}
+    failing = {**record, "to": "12", "message_id": "<u>bad</u>."}  # rejected, stored failed
+    unknown = {**record, "message_id": "<s>lost</s>."}
+    sent = client.post(
+        f"{server.url}/clevertap/pingbix-in",
+        json={"messages": [record, failing, unknown]},
+        headers=auth,
+    )
+    assert sent.status_code == 202, sent.text
+    now = utcnow()
+    dispatch(engine, now, submitted={"<i>xss</i>.": XSS[:100]}, unknown=["<s>lost</s>."])
+    reported = client.get(
+        f"{server.url}/callbacks/pingbix-in/{CALLBACK_TOKEN}",
+        params={"Transactionid": XSS[:100], "Status": XSS, "Cause": XSS, XSS: XSS},
+    )
+    assert reported.json()["matched"] == 1
+    kill_relays(engine, now, XSS)
+    pk = message(engine, "<i>xss</i>.").id
+
+    pages = {
+        path: client.get(path)
+        for path in (
+            "/dashboard/",
+            "/dashboard/messages",
+            f"/dashboard/messages?campaign_id={quote(XSS[:100])}",
+            f"/dashboard/messages/{pk}",
+            f"/dashboard/messages/{message(engine, '<u>bad</u>.').id}",
+            "/dashboard/relays",
+            "/dashboard/unknown",
+        )
+    }
+
+    for path, answer in pages.items():
+        assert answer.status_code == 200, path
+        html = answer.text
+        for markup in ("<script>alert", "<img src=x", "<i>xss", "<u>bad", "<s>lost", "<b>t</b>"):
+            assert markup not in html, (path, markup)
+    detail = pages[f"/dashboard/messages/{pk}"].text
+    assert "&lt;script&gt;alert(&#34;xss-7&#34;)&lt;/script&gt;" in detail
+    assert "&lt;i&gt;xss&lt;/i&gt;." in detail
+    assert "&lt;script&gt;alert" in pages["/dashboard/relays"].text
+    assert "&lt;s&gt;lost&lt;/s&gt;." in pages["/dashboard/unknown"].text

@@ -1,14 +1,20 @@
-"""Body size limits of the send endpoint: a big body is refused without being read."""
+"""Body size limits of the send and callback endpoints: a big body is refused without being
+read, and the server's memory shows it."""
 
 from __future__ import annotations
 
+import signal
 import socket
+import subprocess
+import sys
+import time
 from collections.abc import Iterator
+from pathlib import Path
 
 import httpx
 import pytest
 import sqlalchemy as sa
-from conftest import TOKEN, ConfigFactory, ServerThread
+from conftest import CALLBACK_TOKEN, TOKEN, ConfigFactory, ServerThread, free_port
 
 from smsgate.host.app import create_app
 from smsgate.storage.models import Message
@@ -146,3 +152,95 @@ def test_a_body_of_exactly_the_limit_is_read_and_one_byte_more_is_not(
     assert over.status_code == 413
     assert exact.status_code == 202
     assert count(engine) == 1
+
+
+SMSGATE = Path(sys.executable).parent / "smsgate"
+
+
+def peak_rss(pid: int) -> int:
+    """The process's peak resident set size so far (VmHWM), in bytes."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) * 1024
+    raise AssertionError(f"no VmHWM for process {pid}")
+
+
+@pytest.fixture
+def serve(tmp_path: Path) -> Iterator[tuple[str, int]]:
+    """``smsgate serve`` in its own process, on SQLite: its URL and its pid."""
+    config = tmp_path / "smsgate.toml"
+    config.write_text(
+        f"""
+[gateway]
+database_url = "sqlite:///{tmp_path / "smsgate.db"}"
+[gateway.dispatch]
+enabled = false
+[gateway.delivery]
+enabled = false
+[providers.pingbix-in]
+plugin = "pingbix"
+token = "{TOKEN}"
+callback_token = "{CALLBACK_TOKEN}"
+clevertap_callback_url = "http://127.0.0.1:9/sms/generic?account=TEST"
+default_country = "IN"
+[providers.pingbix-in.options]
+base_url = "http://127.0.0.1:9"
+userid = "acme"
+password = "secret-password"
+senderid = "ACMEIN"
+"""
+    )
+    port = free_port()
+    process = subprocess.Popen(
+        [str(SMSGATE), "serve", "--config", str(config), "--port", str(port)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                if httpx.get(f"{url}/healthz").status_code == 200:
+                    break
+            except httpx.TransportError:
+                if time.monotonic() > deadline or process.poll() is not None:
+                    raise
+                time.sleep(0.1)
+        yield url, process.pid
+    finally:
+        process.send_signal(signal.SIGINT)
+        process.wait(timeout=30)
+
+
+def test_50_mb_bodies_leave_the_servers_memory_where_it_was(serve):
+    url, pid = serve
+    paths = ["/clevertap/pingbix-in", f"/callbacks/pingbix-in/{CALLBACK_TOKEN}"]
+    record = {"to": "+919876543210", "body": "warm", "message_id": "warm."}
+    with httpx.Client(timeout=60) as http:
+        # Everything a request touches is imported and allocated before the baseline.
+        for _ in range(3):
+            http.post(url + paths[0], json=record, headers=AUTH)
+            http.get(url + paths[1], params={"Transactionid": "tx-1"})
+            http.post(url + paths[0], content=b" " * (64 * 1024), headers={**AUTH, **JSON})
+        before = peak_rss(pid)
+
+        for path in paths:
+            head = f"POST {path} HTTP/1.1\nHost: test\nAuthorization: Bearer {TOKEN}\n"
+            head += f"Content-Type: application/json\nContent-Length: {50 * MB}\n"
+            # The head promises 50 MB, and 1 MB of it comes: the answer must not wait for more.
+            assert _raw_request(url, head, b" " * MB).startswith(b"HTTP/1.1 413 ")
+        declared = peak_rss(pid)
+
+        def stream():
+            for _ in range(50 * 16):
+                yield b" " * 65536
+
+        for path in paths:
+            answer = http.post(url + path, content=stream(), headers={**AUTH, **JSON})
+            assert answer.status_code == 413
+        streamed = peak_rss(pid)
+
+    # A declared 50 MB is refused unread; a streamed one is read up to the 8 MiB limit only.
+    assert declared - before < 6 * MB, (before, declared)
+    assert streamed - before < 24 * MB, (before, streamed)

@@ -24,6 +24,7 @@ from smsgate.types import SandboxSettings
 
 PASSWORD = "pingbix-secret-pw-42"
 SECRETS = (TOKEN, CALLBACK_TOKEN, ADMIN_TOKEN, PASSWORD)
+JSON = {"content-type": "application/json"}
 SMSGATE = Path(sys.executable).parent / "smsgate"
 
 
@@ -127,6 +128,23 @@ def _traffic(base: str) -> list[str]:
     for token in (CALLBACK_TOKEN, "not-the-token"):
         url = f"{base}/callbacks/pingbix-in/{token}?Transactionid=1&password={PASSWORD}"
         bodies.append(httpx.get(url).text)
+    # Vendors: reports carrying secrets in their fields, broken ones echoing them, a
+    # secret as the token in the URL.
+    report = {"Transactionid": "1", "Status": "UNDELIV", "Cause": f"pw {PASSWORD} {TOKEN}"}
+    callback = f"{base}/callbacks/pingbix-in/{CALLBACK_TOKEN}"
+    bodies.append(httpx.post(callback, json=report).text)
+    bodies.append(httpx.post(callback, json={"Status": PASSWORD}).text)
+    bodies.append(httpx.post(callback, content=f"{{{PASSWORD}".encode()).text)
+    bodies.append(httpx.post(callback, content=f"{PASSWORD}=\xff".encode()).text)
+    bodies.append(httpx.get(f"{base}/callbacks/pingbix-in/{ADMIN_TOKEN}").text)
+    bodies.append(httpx.get(f"{base}/callbacks/{TOKEN}/{CALLBACK_TOKEN}").text)
+    # CleverTap: a secret where a nickname, a key or a value goes.
+    bodies.append(httpx.post(f"{base}/clevertap/{TOKEN}", json=batch, headers=auth).text)
+    odd = {"to": PASSWORD, "body": "x", "message_id": "s2.", ADMIN_TOKEN: ["\ud800"]}
+    sent = json.dumps(odd).encode()  # ensure_ascii: the surrogate travels as \ud800
+    bodies.append(
+        httpx.post(f"{base}/clevertap/pingbix-in", content=sent, headers={**auth, **JSON}).text
+    )
     bodies.append(httpx.get(f"{base}/healthz", headers={"X-Request-ID": ADMIN_TOKEN}).text)
     wrong = httpx.post(f"{base}/dashboard/login", data={"token": TOKEN})
     bodies.append(wrong.text)
@@ -139,6 +157,10 @@ def _traffic(base: str) -> list[str]:
             "/dashboard/relays",
             "/dashboard/unknown",
             "/dashboard/messages/1",
+            f"/dashboard/messages?since={ADMIN_TOKEN}",
+            f"/dashboard/messages?status={PASSWORD}",
+            f"/dashboard/messages/{TOKEN}",
+            f"/dashboard/relays?state={CALLBACK_TOKEN}",
         ):
             bodies.append(client.get(path).text)
         page = client.get("/dashboard/messages/1").text
@@ -156,6 +178,28 @@ def _traffic(base: str) -> list[str]:
         "/metrics",
     ):
         bodies.append(httpx.get(f"{base}{path}", headers=admin).text)
+    # The admin API: other secrets as the token, and secrets as parameters it refuses.
+    for other in (TOKEN, CALLBACK_TOKEN, PASSWORD):
+        refused = httpx.get(f"{base}/api/stats", headers={"Authorization": f"Bearer {other}"})
+        bodies.append(refused.text)
+    for path in (
+        f"/api/messages?since={ADMIN_TOKEN}",
+        f"/api/messages?status={PASSWORD}",
+        f"/api/messages?cursor={TOKEN}",
+        f"/api/relays?state={CALLBACK_TOKEN}",
+        f"/api/messages/{ADMIN_TOKEN}",
+        f"/api/relays/{TOKEN}/retry",
+    ):
+        bodies.append(
+            httpx.request(
+                "POST" if path.endswith("retry") else "GET", base + path, headers=admin
+            ).text
+        )
+    bodies.append(
+        httpx.post(
+            f"{base}/api/messages/1/cancel", json={"description": PASSWORD}, headers=admin
+        ).text
+    )
     return bodies
 
 
