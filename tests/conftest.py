@@ -50,6 +50,21 @@ POSTGRES_ADMIN_URL = os.environ.get(
 )
 TOKEN = "ct-token-0123456789"
 CALLBACK_TOKEN = "dlr-token-0123456789"
+#: The Pingbix provider most tests configure, as TOML; its vendor and CleverTap are closed ports.
+PINGBIX_PROVIDER = f"""
+[providers.pingbix-in]
+plugin = "pingbix"
+token = "{TOKEN}"
+callback_token = "{CALLBACK_TOKEN}"
+clevertap_callback_url = "http://127.0.0.1:9/sms/generic?account=TEST"
+default_country = "IN"
+
+[providers.pingbix-in.options]
+base_url = "http://127.0.0.1:9"
+userid = "acme"
+password = "secret-password"
+senderid = "ACMEIN"
+"""
 
 
 def _postgres_unavailable() -> str | None:
@@ -172,22 +187,7 @@ def make_config(tmp_path: Path, plugins: PluginSet) -> ConfigFactory:
             """
             )
             + lines
-            + textwrap.dedent(
-                f"""
-            [providers.pingbix-in]
-            plugin = "pingbix"
-            token = "{TOKEN}"
-            callback_token = "{CALLBACK_TOKEN}"
-            clevertap_callback_url = "http://127.0.0.1:9/sms/generic?account=TEST"
-            default_country = "IN"
-
-            [providers.pingbix-in.options]
-            base_url = "http://127.0.0.1:9"
-            userid = "acme"
-            password = "secret-password"
-            senderid = "ACMEIN"
-            """
-            )
+            + PINGBIX_PROVIDER
             + textwrap.dedent(extra)
         )
         path = tmp_path / "smsgate.toml"

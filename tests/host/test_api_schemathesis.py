@@ -12,7 +12,7 @@ from collections.abc import Iterator
 import httpx
 import pytest
 import schemathesis
-from conftest import CALLBACK_TOKEN, TOKEN, ServerThread
+from conftest import PINGBIX_PROVIDER, TOKEN, ServerThread
 from hypothesis import HealthCheck, given, settings
 
 from smsgate.admin.queries import encode_cursor
@@ -24,7 +24,8 @@ from smsgate.plugins import PluginSet
 ADMIN_TOKEN = "admin-token-0123456789"
 AUTH = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
 
-CONFIG = f"""
+CONFIG = (
+    f"""
 [gateway]
 database_url = "sqlite:///{{path}}"
 public_url = "https://sms.example.com"
@@ -35,20 +36,9 @@ enabled = false
 
 [gateway.delivery]
 enabled = false
-
-[providers.pingbix-in]
-plugin = "pingbix"
-token = "{TOKEN}"
-callback_token = "{CALLBACK_TOKEN}"
-clevertap_callback_url = "http://127.0.0.1:9/sms/generic?account=TEST"
-default_country = "IN"
-
-[providers.pingbix-in.options]
-base_url = "http://127.0.0.1:9"
-userid = "acme"
-password = "secret-password"
-senderid = "ACMEIN"
 """
+    + PINGBIX_PROVIDER
+)
 
 
 @pytest.fixture(scope="module")

@@ -14,7 +14,7 @@ from pathlib import Path
 import httpx
 import pytest
 import sqlalchemy as sa
-from conftest import CALLBACK_TOKEN, TOKEN, ConfigFactory, ServerThread, free_port
+from conftest import CALLBACK_TOKEN, PINGBIX_PROVIDER, TOKEN, ConfigFactory, ServerThread, free_port
 
 from smsgate.host.app import create_app
 from smsgate.storage.models import Message
@@ -177,18 +177,8 @@ database_url = "sqlite:///{tmp_path / "smsgate.db"}"
 enabled = false
 [gateway.delivery]
 enabled = false
-[providers.pingbix-in]
-plugin = "pingbix"
-token = "{TOKEN}"
-callback_token = "{CALLBACK_TOKEN}"
-clevertap_callback_url = "http://127.0.0.1:9/sms/generic?account=TEST"
-default_country = "IN"
-[providers.pingbix-in.options]
-base_url = "http://127.0.0.1:9"
-userid = "acme"
-password = "secret-password"
-senderid = "ACMEIN"
 """
+        + PINGBIX_PROVIDER
     )
     port = free_port()
     process = subprocess.Popen(
