@@ -16,6 +16,7 @@ How a vendor's body is read, and the words of each reason, stay the plugin's.
 from __future__ import annotations
 
 import email.utils
+import math
 from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -170,7 +171,8 @@ def parse_retry_after(response: httpx.Response) -> float | None:
             return None
         now = parse_http_date(response.headers.get("date", "")) or datetime.now(UTC)
         return max(0.0, (when - now).total_seconds())
-    return seconds if seconds >= 0 else None
+    # float() also reads "inf" and "nan", which no backoff or JSON payload can hold.
+    return seconds if math.isfinite(seconds) and seconds >= 0 else None
 
 
 def parse_http_date(value: str) -> datetime | None:

@@ -38,6 +38,11 @@ def answer(**headers: str) -> httpx.Response:
 # --- Retry-After ----------------------------------------------------------------------------
 
 
+@pytest.mark.parametrize("value", ["inf", "Infinity", "1e999", "nan", "-3"])
+def test_retry_after_that_is_no_finite_wait_is_ignored(value):
+    assert parse_retry_after(answer(**{"Retry-After": value})) is None
+
+
 @pytest.mark.parametrize(("value", "seconds"), [("7", 7.0), (" 2.5 ", 2.5), ("0", 0.0)])
 def test_retry_after_in_seconds_is_that_many_seconds(value, seconds):
     assert parse_retry_after(answer(**{"Retry-After": value})) == seconds

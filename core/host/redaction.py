@@ -108,8 +108,10 @@ def redact(text: str) -> str:
         text = _TOKEN_IN_PATH.sub(rf"\1{MASK}", text)
     if "=" in text:
         text = _CREDENTIAL_IN_QUERY.sub(rf"\1{MASK}", text)
+    # "bas", not "basic": the regex's IGNORECASE lets a dotless or dotted i (U+0131, U+0130)
+    # stand for "i", which casefold() does not.
     folded = text.casefold()
-    if "bearer" in folded or "basic" in folded:
+    if "bearer" in folded or "bas" in folded:
         text = _AUTHORIZATION.sub(rf"\1 {MASK}", text)
     return text
 

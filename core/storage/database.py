@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Any
 
@@ -17,7 +18,8 @@ from sqlalchemy.pool import ConnectionPoolEntry
 from smsgate.errors import SchemaOutdatedError
 
 MIGRATIONS = Path(__file__).parent / "migrations"
-#: Seconds to wait for PostgreSQL to answer a new connection (unless the URL says).
+#: Seconds to wait for PostgreSQL to answer a new connection, unless the URL, a service
+#: file or PGCONNECT_TIMEOUT says.
 _CONNECT_TIMEOUT = 5
 
 
@@ -33,10 +35,18 @@ def create_engine(url: str, **kwargs: Any) -> Engine:
         sa.event.listen(engine, "begin", _begin_immediate)
         return engine
     parsed = sa.make_url(url)
-    if parsed.get_backend_name() == "postgresql" and "connect_timeout" not in parsed.query:
+    said_elsewhere = {"connect_timeout", "service"} & set(parsed.query)
+    if (
+        parsed.get_backend_name() == "postgresql"
+        and not said_elsewhere
+        and "PGCONNECT_TIMEOUT" not in os.environ
+    ):
         # A server that stops answering packets (rather than refusing) would otherwise hold
         # every connection attempt, /readyz's included, for the kernel's TCP timeout.
-        kwargs.setdefault("connect_args", {}).setdefault("connect_timeout", _CONNECT_TIMEOUT)
+        kwargs["connect_args"] = {
+            "connect_timeout": _CONNECT_TIMEOUT,
+            **kwargs.get("connect_args", {}),
+        }
     return sa.create_engine(url, pool_pre_ping=True, **kwargs)
 
 

@@ -17,7 +17,7 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
-from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 
 __all__ = ["retry_until"]
 
@@ -39,7 +39,12 @@ async def retry_until(deadline: float, write: Callable[[], Awaitable[_T]], what:
     while True:
         try:
             return await write()
-        except SQLAlchemyError as exc:
+        except DBAPIError as exc:
+            # Only the database being away is worth waiting for; a write the data makes
+            # fail (an integrity or data error) fails the same way every time.
+            transient = isinstance(exc, OperationalError | InterfaceError)
+            if not (transient or exc.connection_invalidated):
+                raise
             if time.monotonic() + pause >= deadline:
                 raise
             logger.warning(

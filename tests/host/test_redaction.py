@@ -66,3 +66,10 @@ def test_an_http_client_log_line_never_shows_a_password_in_a_query(logger, caplo
 )
 def test_only_secrets_are_masked(text, expected):
     assert redact(text) == expected
+
+
+@pytest.mark.parametrize("scheme", ["Basic", "BASIC", "Bas\u0131c", "BAS\u0130C", "bearer"])
+def test_credentials_after_any_spelling_the_pattern_accepts_are_masked(scheme):
+    assert redact(f"Authorization: {scheme} dXNlcjpwYXNzd29yZA==") == (
+        f"Authorization: {scheme} ****"
+    )

@@ -52,3 +52,15 @@ def test_an_error_that_is_not_the_databases_is_not_retried() -> None:
     with pytest.raises(ValueError):
         asyncio.run(retry_until(time.monotonic() + 30, write, "a test write"))
     assert len(tries) == 1
+
+
+def test_a_write_the_data_makes_fail_is_not_retried() -> None:
+    tries: list[int] = []
+
+    async def write() -> None:
+        tries.append(1)
+        raise sa.exc.IntegrityError("INSERT", {}, ValueError("duplicate key"))
+
+    with pytest.raises(sa.exc.IntegrityError):
+        asyncio.run(retry_until(time.monotonic() + 30, write, "a test write"))
+    assert len(tries) == 1
