@@ -58,8 +58,3 @@ def require_token(request: Request, expected: SecretStr) -> None:
             "missing or wrong token: send `Authorization: Bearer <token>` or Basic auth "
             "with the token as the password",
         )
-
-
-def tokens_match(presented: str, expected: SecretStr) -> bool:
-    """Constant-time comparison of a token found in a URL."""
-    return same_secret(presented, expected)

@@ -29,7 +29,7 @@ from smsgate.config import Provider
 from smsgate.delivery.reports import Report, normalise
 from smsgate.errors import CallbackError, PluginHookError, RequestError
 from smsgate.host.answers import Answer
-from smsgate.host.auth import tokens_match
+from smsgate.host.auth import same_secret
 from smsgate.host.bodies import media_type, parse_query, read_body
 from smsgate.host.gateway import Gateway
 from smsgate.storage.models import utcnow
@@ -85,7 +85,7 @@ def _provider(gateway: Gateway, request: Request) -> Provider:
     provider = gateway.config.providers.get(request.path_params["nickname"])
     expected = provider.settings.callback_token if provider is not None else _NO_TOKEN
     presented = request.path_params["callback_token"]
-    if not tokens_match(presented, expected) or provider is None:
+    if not same_secret(presented, expected) or provider is None:
         raise RequestError(404, _NOT_FOUND)
     return provider
 

@@ -13,7 +13,7 @@ from starlette.requests import Request
 
 from smsgate.errors import RequestError
 from smsgate.host.app import create_app
-from smsgate.host.auth import presented_token, require_token, tokens_match
+from smsgate.host.auth import presented_token, require_token, same_secret
 
 RECORD = {"to": "+919876543210", "body": "hi"}
 
@@ -144,6 +144,6 @@ def test_unusable_headers_present_no_token_or_an_empty_one(raw):
 
 
 def test_url_tokens_match_only_when_equal():
-    assert tokens_match("dlr-token", SecretStr("dlr-token"))
-    assert not tokens_match("dlr-tokeX", SecretStr("dlr-token"))
-    assert not tokens_match("dlr-token\udcff", SecretStr("dlr-token"))
+    assert same_secret("dlr-token", SecretStr("dlr-token"))
+    assert not same_secret("dlr-tokeX", SecretStr("dlr-token"))
+    assert not same_secret("dlr-token\udcff", SecretStr("dlr-token"))

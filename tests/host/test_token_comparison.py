@@ -19,6 +19,7 @@ from operations_helpers import ADMIN_TOKEN, admin_config, dashboard_client
 import smsgate.dashboard.session
 import smsgate.host.api
 import smsgate.host.auth
+import smsgate.host.callbacks
 from smsgate.host.app import create_app
 from smsgate.host.auth import same_secret
 
@@ -92,7 +93,12 @@ def comparisons(monkeypatch: pytest.MonkeyPatch) -> list[bytes | str]:
         seen.append(presented)
         return same_secret(presented, expected)
 
-    for module in (smsgate.host.auth, smsgate.host.api, smsgate.dashboard.session):
+    for module in (
+        smsgate.host.auth,
+        smsgate.host.api,
+        smsgate.host.callbacks,
+        smsgate.dashboard.session,
+    ):
         monkeypatch.setattr(module, "same_secret", spy)
     return seen
 
