@@ -29,7 +29,7 @@ from typing import Any, Literal, TextIO
 from starlette.datastructures import MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from smsgate.host.redaction import hide_secrets
+from smsgate.host.redaction import hide_secrets, redact
 from smsgate.host.redaction import install as install_redaction
 
 __all__ = [
@@ -48,6 +48,7 @@ _request_id: contextvars.ContextVar[str | None] = contextvars.ContextVar(
 )
 access_logger = logging.getLogger("smsgate.access")
 _HANDLER_NAME = "smsgate"
+_ACCESS_LINE = "%(method)s %(path)s %(status)d %(duration_ms).1f ms"
 
 
 def current_request_id() -> str | None:
@@ -173,19 +174,34 @@ class RequestContext:
         try:
             await self.app(scope, receive, send_with_id)
         finally:
-            client = scope.get("client")
-            access_logger.info(
-                "%(method)s %(path)s %(status)d %(duration_ms).1f ms",
-                {
-                    "method": scope.get("method", ""),
-                    # Never the query string: a GET from CleverTap carries the message in it.
-                    "path": scope.get("path", ""),
-                    "status": status,
-                    "duration_ms": round((time.perf_counter() - started) * 1000, 1),
-                    "client": f"{client[0]}:{client[1]}" if client else "-",
-                },
-            )
+            _access_line(scope, status, time.perf_counter() - started)
             _request_id.reset(token)
+
+
+def _access_line(scope: Scope, status: int, seconds: float) -> None:
+    """Log the request: method, path (never the query string), status, duration, client.
+
+    Every request writes this line, so it skips the record factory's pass over the whole
+    line (:mod:`smsgate.host.redaction`): its fields are known, and only the text ones,
+    which a client or a proxy chooses, can hold a secret. They are masked here one by one,
+    as the factory would mask them. Measured: a third of the cost of the gateway's own
+    middleware per request.
+    """
+    if not access_logger.isEnabledFor(logging.INFO):
+        return
+    client = scope.get("client")
+    fields = {
+        "method": redact(scope.get("method", "")),
+        # Never the query string: a GET from CleverTap carries the message in it.
+        "path": redact(scope.get("path", "")),
+        "status": status,
+        "duration_ms": round(seconds * 1000, 1),
+        "client": redact(f"{client[0]}:{client[1]}") if client else "-",
+    }
+    record = logging.LogRecord(
+        access_logger.name, logging.INFO, __file__, 0, _ACCESS_LINE, (fields,), None
+    )
+    access_logger.handle(record)
 
 
 def _incoming_id(scope: Scope) -> str | None:

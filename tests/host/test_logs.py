@@ -83,6 +83,24 @@ def test_text_lines_carry_the_request_id_too(make_config, database_url, log_line
     )
 
 
+def test_the_access_line_masks_secrets_in_what_a_client_chose(make_config, database_url, log_lines):
+    server = ServerThread(create_app(make_config(database_url)))
+    stream = log_lines("json")
+    with server:
+        httpx.get(f"{server.url}/callbacks/pingbix-in/{CALLBACK_TOKEN}?Transactionid=1")
+        httpx.get(f"{server.url}/nowhere/{TOKEN}/Bearer%20abcdef123456")
+
+    access = [
+        json.loads(line) for line in stream.getvalue().splitlines() if '"smsgate.access"' in line
+    ]
+    assert len(access) == 2
+    assert not [line for line in access for secret in SECRETS if secret in json.dumps(line)]
+    callback, nowhere = access
+    assert callback["path"] == "/callbacks/pingbix-in/****"
+    assert callback["message"].startswith("GET /callbacks/pingbix-in/**** 200")
+    assert nowhere["path"] == "/nowhere/****/Bearer ****"
+
+
 def _config_text(database_url: str, vendor_url: str, log_format: str) -> str:
     return f"""
 [gateway]
