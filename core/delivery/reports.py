@@ -203,6 +203,9 @@ def mask(value: Any, secrets: Iterable[str]) -> Any:
     them, PostgreSQL's JSON refuses them).
     """
     hidden = _secrets(secrets)
+    plain = _plain_strings(value, hidden)
+    if plain is not None:
+        return plain
 
     def walk(item: Any) -> Any:
         if isinstance(item, float) and not math.isfinite(item):
@@ -229,6 +232,34 @@ def mask(value: Any, secrets: Iterable[str]) -> Any:
         return _masked(_storable(str(item), "a raw field")[:_RAW_TEXT_LIMIT], hidden)
 
     return walk(value)
+
+
+def _plain_strings(value: Any, secrets: list[str]) -> dict[str, str] | None:
+    """``value`` clipped, if it is a flat mapping of clean text that holds no secret.
+
+    What vendors send as raw fields nearly always is: then one look at all of its text
+    replaces :func:`mask`'s checks field by field, which cost a report 20 µs. ``None``
+    means "take the long way", which also says what is wrong.
+    """
+    if type(value) is not dict:
+        return None
+    texts = [*value, *value.values()]
+    if not all(type(text) is str for text in texts):
+        return None
+    # NUL joins the texts, so that a secret cannot hide across two of them; a NUL inside
+    # one (unstorable) makes the count differ.
+    joined = "\x00".join(texts)
+    if joined.count("\x00") != len(texts) - 1:
+        return None
+    # ASCII text holds no lone surrogate; other text must encode to tell.
+    if not joined.isascii():
+        try:
+            joined.encode("utf-8")
+        except UnicodeEncodeError:
+            return None
+    if any(secret in joined for secret in secrets):
+        return None
+    return {key: text[:_RAW_TEXT_LIMIT] for key, text in value.items()}
 
 
 def _secrets(values: Iterable[str]) -> list[str]:

@@ -6,6 +6,8 @@ from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 from pydantic import BaseModel, SecretStr
 
 from smsgate.delivery.reports import Report, mask, normalise, secrets_of
@@ -85,6 +87,31 @@ def test_secrets_are_masked_anywhere_in_the_raw_fields_and_the_words():
 
     assert stored.description == "bad login ****"
     assert stored.raw == {"url": "/cb/****", "nested": [{"****": "****"}], "n": 3}
+
+
+SECRET = "dlr-token-0123456789"
+TEXT = st.text(alphabet=st.characters(codec="utf-8") | st.sampled_from(["\x00", "\ud800"]))
+FIELD = TEXT | st.sampled_from([SECRET, f"x{SECRET}y", SECRET[:9], "a" * 5000])
+
+
+@given(st.dictionaries(FIELD, FIELD, max_size=8))
+def test_flat_text_fields_are_masked_clipped_or_refused_one_by_one(raw):
+    # mask() takes a short cut for flat text; it must agree with the rules field by field.
+    def expected(text: str) -> str:
+        if "\x00" in text or any(0xD800 <= ord(ch) <= 0xDFFF for ch in text):
+            raise ValueError
+        return text
+
+    try:
+        wanted = {
+            expected(key).replace(SECRET, "****"): expected(value)[:4096].replace(SECRET, "****")
+            for key, value in raw.items()
+        }
+    except ValueError:
+        with pytest.raises(ValueError, match=r"NUL|surrogate"):
+            mask(raw, [SECRET])
+    else:
+        assert mask(raw, [SECRET]) == wanted
 
 
 def test_the_secrets_of_a_provider_are_its_tokens_and_every_secret_option():
