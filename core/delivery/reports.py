@@ -2,15 +2,21 @@
 
 Everything a vendor or a plugin hands us is bounded here before it reaches the database:
 strings are clipped to their columns, text that no database could store as it is (a NUL
-character, which PostgreSQL refuses, or a lone surrogate) makes the event unusable rather
-than being changed in silence, a failure code that CleverTap would not accept
+character, which PostgreSQL refuses, or a lone surrogate) in a field the event is judged by
+(its vendor id, number, code, words, status, URLs) makes the event unusable rather than
+being changed in silence, a failure code that CleverTap would not accept
 becomes 900, a time without a zone is taken as UTC, and a time that cannot be a 10-digit
 epoch (a vendor clock at 1970, a typo years ahead) gives way to the time we received it.
-Secrets are masked out of the vendor's raw fields before they are kept.
+
+The vendor's raw fields are a copy kept for operators. Secrets are masked out of them, and
+what no database can store is written there as a visible escape (``\\u0000``, ``\\ud800``,
+``\\xff`` for a byte that is not UTF-8, ``NaN``): a stray character in a field nobody
+reads must not cost the message its delivery report.
 """
 
 from __future__ import annotations
 
+import json
 import math
 import re
 from collections.abc import Iterable, Mapping
@@ -198,9 +204,10 @@ def secrets_of(*values: Any) -> list[str]:
 def mask(value: Any, secrets: Iterable[str]) -> Any:
     """``value`` as JSON-safe data, with every occurrence of a secret replaced by ``****``.
 
-    Raises :class:`ValueError` for what no database can store unchanged: text with NUL or
-    a lone surrogate, bytes that are not UTF-8, and NaN or an infinity (Python's json reads
-    them, PostgreSQL's JSON refuses them).
+    What no database can store unchanged is written as a visible escape: NUL as
+    ``\\u0000``, a lone surrogate as ``\\ud800``, bytes that are not UTF-8 as ``\\xff``,
+    and NaN or an infinity (Python's json reads them, PostgreSQL's JSON refuses them) as
+    the JSON text that carried it, ``NaN`` or ``Infinity``.
     """
     hidden = _secrets(secrets)
     plain = _plain_strings(value, hidden)
@@ -209,27 +216,21 @@ def mask(value: Any, secrets: Iterable[str]) -> Any:
 
     def walk(item: Any) -> Any:
         if isinstance(item, float) and not math.isfinite(item):
-            raise ValueError(f"a raw field is {item!r}, which is not a JSON number")
+            return json.dumps(item)
         if item is None or isinstance(item, bool | int | float):
             return item
         if isinstance(item, str):
-            return _masked(_storable(item, "a raw field")[:_RAW_TEXT_LIMIT], hidden)
+            return _masked(_escaped(item)[:_RAW_TEXT_LIMIT], hidden)
         if isinstance(item, bytes):
-            try:
-                text = item.decode("utf-8")
-            except UnicodeDecodeError:
-                raise ValueError("a raw field is bytes that are not UTF-8") from None
-            return _masked(_storable(text, "a raw field")[:_RAW_TEXT_LIMIT], hidden)
+            text = item.decode("utf-8", "backslashreplace")
+            return _masked(_escaped(text)[:_RAW_TEXT_LIMIT], hidden)
         if isinstance(item, Mapping):
-            return {
-                _masked(_storable(str(key), "a raw field name"), hidden): walk(val)
-                for key, val in item.items()
-            }
+            return {_masked(_escaped(str(key)), hidden): walk(val) for key, val in item.items()}
         if isinstance(item, list | tuple | set | frozenset):
             return [walk(val) for val in item]
         if isinstance(item, SecretStr):
             return MASK
-        return _masked(_storable(str(item), "a raw field")[:_RAW_TEXT_LIMIT], hidden)
+        return _masked(_escaped(str(item))[:_RAW_TEXT_LIMIT], hidden)
 
     return walk(value)
 
@@ -239,7 +240,7 @@ def _plain_strings(value: Any, secrets: list[str]) -> dict[str, str] | None:
 
     What vendors send as raw fields nearly always is: then one look at all of its text
     replaces :func:`mask`'s checks field by field, which cost a report 20 µs. ``None``
-    means "take the long way", which also says what is wrong.
+    means "take the long way", field by field.
     """
     if type(value) is not dict:
         return None
@@ -247,7 +248,7 @@ def _plain_strings(value: Any, secrets: list[str]) -> dict[str, str] | None:
     if not all(type(text) is str for text in texts):
         return None
     # NUL joins the texts, so that a secret cannot hide across two of them; a NUL inside
-    # one (unstorable) makes the count differ.
+    # one (to be escaped) makes the count differ.
     joined = "\x00".join(texts)
     if joined.count("\x00") != len(texts) - 1:
         return None
@@ -260,6 +261,17 @@ def _plain_strings(value: Any, secrets: list[str]) -> dict[str, str] | None:
     if any(secret in joined for secret in secrets):
         return None
     return {key: text[:_RAW_TEXT_LIMIT] for key, text in value.items()}
+
+
+def _escaped(text: str) -> str:
+    """``text`` with NUL and lone surrogates, which no database stores, written as escapes."""
+    if "\x00" in text:
+        text = text.replace("\x00", "\\u0000")
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        text = text.encode("utf-8", "backslashreplace").decode("utf-8")
+    return text
 
 
 def _secrets(values: Iterable[str]) -> list[str]:

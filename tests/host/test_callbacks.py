@@ -208,11 +208,23 @@ def test_the_callback_token_and_the_vendor_password_are_masked_in_stored_reports
     assert raw["transactionid"] == "tx-1"
 
 
-def test_a_nul_character_in_a_report_is_a_400_that_changes_nothing(server, engine):
+def test_a_nul_in_a_raw_field_is_kept_as_an_escape_and_the_report_still_counts(server, engine):
     accept(engine, ["m1."])
     dispatch(engine, submitted={"m1.": "tx-1"})
 
     answer = httpx.get(url(server), params={**DELIVERED, "Messageid": "m\x00id", "x\x00": "\x00"})
+
+    assert answer.status_code == 200
+    assert status_of(engine, "m1.") == "delivered"
+    raw = report_events(engine)[0].payload["raw"]
+    assert (raw["messageid"], raw["x\\u0000"]) == ("m\\u0000id", "\\u0000")
+
+
+def test_a_nul_in_the_transaction_id_is_a_400_that_changes_nothing(server, engine):
+    accept(engine, ["m1."])
+    dispatch(engine, submitted={"m1.": "tx-1"})
+
+    answer = httpx.get(url(server), params={**DELIVERED, "Transactionid": "tx-1\x00"})
 
     assert answer.status_code == 400
     assert "NUL character" in answer.json()["error"]
