@@ -18,7 +18,7 @@ and never lets a plugin's exception reach CleverTap or a vendor as a 500.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
 import pluggy
@@ -85,6 +85,7 @@ async def send_batch(
     requests: Sequence[VendorRequest],
     client: httpx.AsyncClient,
     options: BaseModel,
+    progress: Callable[[SendResult], None],
 ) -> Sequence[SendResult]:
     """Perform the requests built by :func:`build_payload` and judge the vendor's answers.
 
@@ -105,10 +106,17 @@ async def send_batch(
     :param requests: the requests to perform, in order.
     :param client: the shared HTTP client.
     :param options: this nickname's validated options.
+    :param progress: optional (leave it out of your signature to ignore it): call it with
+        each result as soon as it is known. A batch still running after ``[gateway.dispatch]
+        send_timeout`` is cancelled; what ``progress`` was told then stands, and only the
+        other messages become unknown. Your code sees the cancellation as
+        :class:`asyncio.CancelledError` wherever it awaits: a request that had not started
+        yet may be reported there as :meth:`SendResult.retry`, since it certainly did not
+        leave (re-raise the error afterwards).
     :returns: one result per message.
 
-    Raising marks every message of the batch unknown (the requests may have left) and is
-    logged as a plugin bug.
+    Raising marks every message of the batch unknown (the requests may have left), except
+    those reported through ``progress``, and is logged as a plugin bug.
     """
 
 

@@ -8,16 +8,20 @@ does not depend on the vendor lives here, so that every plugin draws the line al
 - :func:`perform` makes a :class:`~smsgate.types.VendorRequest` with httpx and gives the
   response, or a :class:`NoAnswer` saying whether the request can have arrived;
 - :func:`classify_status` sorts an HTTP status into a :class:`StatusClass`;
-- :func:`parse_retry_after` reads the ``Retry-After`` header.
+- :func:`parse_retry_after` reads the ``Retry-After`` header;
+- :func:`send_each` performs a batch's requests a few at a time, tells ``send_batch``'s
+  ``progress`` each result as it comes, and, when smsgate cuts the batch short, reports
+  the requests that had not started as retries.
 
 How a vendor's body is read, and the words of each reason, stay the plugin's.
 """
 
 from __future__ import annotations
 
+import asyncio
 import email.utils
 import math
-from collections.abc import Collection
+from collections.abc import Awaitable, Callable, Collection, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import StrEnum
@@ -28,6 +32,7 @@ from smsgate.types import SendResult, VendorRequest
 
 __all__ = [
     "NOT_SENT",
+    "NOT_STARTED",
     "RETRY_STATUSES",
     "UNUSABLE_STATUSES",
     "NoAnswer",
@@ -37,6 +42,7 @@ __all__ = [
     "parse_http_date",
     "parse_retry_after",
     "perform",
+    "send_each",
 ]
 
 #: HTTP statuses that say the request was not processed and may be sent again. 408 is the
@@ -185,3 +191,42 @@ def parse_http_date(value: str) -> datetime | None:
     except (TypeError, ValueError, IndexError):
         return None
     return when if when.tzinfo is not None else when.replace(tzinfo=UTC)
+
+
+#: Why a request that never started is retried.
+NOT_STARTED = "not sent: the batch ran out of time before this request's turn"
+
+
+async def send_each(
+    requests: Sequence[VendorRequest],
+    send: Callable[[VendorRequest], Awaitable[Sequence[SendResult]]],
+    *,
+    concurrency: int,
+    progress: Callable[[SendResult], None],
+) -> list[SendResult]:
+    """``send`` every request, at most ``concurrency`` at once; their results, in order.
+
+    Each request's results go to ``progress`` as soon as ``send`` returns them. When the
+    batch is cancelled (smsgate's ``send_timeout``), the requests still waiting for their
+    turn are reported to ``progress`` as :meth:`SendResult.retry`: they never left. Those
+    under way are not reported; smsgate marks them unknown.
+    """
+    turns = asyncio.Semaphore(concurrency)
+
+    async def one(request: VendorRequest) -> Sequence[SendResult]:
+        try:
+            await turns.acquire()
+        except asyncio.CancelledError:
+            for message in request.message_ids:
+                progress(SendResult.retry(message, NOT_STARTED))
+            raise
+        try:
+            results = await send(request)
+        finally:
+            turns.release()
+        for result in results:
+            progress(result)
+        return results
+
+    batches = await asyncio.gather(*(one(request) for request in requests))
+    return [result for batch in batches for result in batch]

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import inspect
 import logging
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from importlib.metadata import EntryPoint, entry_points
 from typing import TYPE_CHECKING, Any
@@ -102,11 +102,18 @@ class VendorPlugin:
         requests: Sequence[VendorRequest],
         client: httpx.AsyncClient,
         options: BaseModel,
+        progress: Callable[[SendResult], None] = lambda result: None,
     ) -> list[SendResult]:
-        """Let the plugin perform ``requests`` and return one result per message."""
+        """Let the plugin perform ``requests`` and return one result per message.
+
+        :param progress: told each result as soon as the plugin knows it, if the plugin
+            reports progress (see the hook spec).
+        """
         self._require("send_batch")
         try:
-            results = self._call("send_batch", requests=requests, client=client, options=options)
+            results = self._call(
+                "send_batch", requests=requests, client=client, options=options, progress=progress
+            )
             # The spec says async; a plain function that returns the results is tolerated.
             if inspect.isawaitable(results):
                 results = await results

@@ -17,14 +17,16 @@ from starlette.requests import Request
 from starlette.responses import PlainTextResponse
 from starlette.routing import Route
 
-from smsgate import Outcome, VendorRequest
+from smsgate import Outcome, SendResult, VendorRequest
 from smsgate.http import (
+    NOT_STARTED,
     NoAnswer,
     StatusClass,
     classify_status,
     parse_http_date,
     parse_retry_after,
     perform,
+    send_each,
 )
 from smsgate.testing.server import LoopbackServer
 
@@ -215,3 +217,64 @@ def test_a_request_that_may_have_left_is_unknown(error):
     assert failure.reason("Acme", messages="the messages") == (
         f"no answer from Acme ({type(error).__name__}: {error}); the messages may have been taken"
     )
+
+
+def _requests(count: int) -> list[VendorRequest]:
+    return [
+        VendorRequest("POST", f"https://vendor.test/{n}", message_ids=(n,)) for n in range(count)
+    ]
+
+
+def test_send_each_reports_each_result_as_it_comes_and_returns_them_in_order():
+    reported: list[SendResult] = []
+    finish_order = [2, 0, 1]
+
+    async def send(request: VendorRequest) -> list[SendResult]:
+        (message,) = request.message_ids
+        await asyncio.sleep(0.01 * finish_order.index(message))
+        return [SendResult.submitted(message, f"v{message}")]
+
+    results = asyncio.run(send_each(_requests(3), send, concurrency=3, progress=reported.append))
+
+    assert [r.message for r in results] == [0, 1, 2]
+    assert [r.message for r in reported] == finish_order
+
+
+def test_send_each_runs_at_most_concurrency_requests_at_once():
+    running = peak = 0
+
+    async def send(request: VendorRequest) -> list[SendResult]:
+        nonlocal running, peak
+        running += 1
+        peak = max(peak, running)
+        await asyncio.sleep(0.01)
+        running -= 1
+        return [SendResult.submitted(request.message_ids[0], "v")]
+
+    asyncio.run(send_each(_requests(7), send, concurrency=2, progress=lambda result: None))
+
+    assert peak == 2
+
+
+def test_a_cancelled_send_each_reports_the_requests_that_never_started_as_retries():
+    reported: list[SendResult] = []
+
+    async def send(request: VendorRequest) -> list[SendResult]:
+        (message,) = request.message_ids
+        if message == 1:
+            await asyncio.sleep(60)  # the vendor never answers this one
+        return [SendResult.submitted(message, f"v{message}")]
+
+    async def cut_short() -> None:
+        batch = send_each(_requests(4), send, concurrency=1, progress=reported.append)
+        with pytest.raises(TimeoutError):
+            await asyncio.wait_for(batch, timeout=0.2)
+
+    asyncio.run(cut_short())
+
+    assert [(r.message, r.outcome) for r in reported] == [
+        (0, Outcome.SUBMITTED),
+        (2, Outcome.RETRY),
+        (3, Outcome.RETRY),
+    ]
+    assert all(r.reason == NOT_STARTED for r in reported[1:])

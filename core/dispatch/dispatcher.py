@@ -309,17 +309,24 @@ class Dispatcher:
         client: httpx.AsyncClient,
     ) -> tuple[dict[int, SendResult], Verdict, str | None]:
         started = time.perf_counter()
+        # What the plugin reported while sending: facts that stand if the batch is cut short.
+        reported: dict[int, SendResult] = {}
+
+        def progress(result: SendResult) -> None:
+            if isinstance(result, SendResult) and result.message in sent:
+                reported.setdefault(result.message, result)
+
         try:
             answers = await asyncio.wait_for(
-                sender.plugin.send_batch(requests, client, sender.options),
+                sender.plugin.send_batch(requests, client, sender.options, progress),
                 timeout=self.settings.send_timeout,
             )
         except PluginHookError as exc:
             why = f"the plugin failed while sending ({exc}); the vendor may have it"
-            return {pk: SendResult.unknown(pk, why) for pk in sent}, Verdict.FAILING, why
+            return _unless_reported(sent, reported, why), Verdict.FAILING, why
         except TimeoutError:
             why = f"no answer within send_timeout ({self.settings.send_timeout:g} s)"
-            return {pk: SendResult.unknown(pk, why) for pk in sent}, Verdict.FAILING, why
+            return _unless_reported(sent, reported, why), Verdict.FAILING, why
         except asyncio.CancelledError:
             # Shutting down past the grace period: the requests may have left.
             await self._in_thread(
@@ -558,3 +565,10 @@ def _outbound(message: Claimed) -> OutboundMessage:
 def _process_name() -> str:
     host = socket.gethostname()[:32]
     return f"{host}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+
+
+def _unless_reported(
+    sent: set[int], reported: dict[int, SendResult], why: str
+) -> dict[int, SendResult]:
+    """What the plugin reported before it failed or ran out of time; unknown for the rest."""
+    return {pk: reported.get(pk) or SendResult.unknown(pk, why) for pk in sent}

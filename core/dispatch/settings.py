@@ -15,7 +15,8 @@ key                         default meaning
 ``lease``                   60      a claimed message belongs to its worker this long; after that a
                                     message still ``sending`` is reclaimed as ``unknown``
 ``send_timeout``            30      the longest a plugin's ``send_batch`` may take; after it the
-                                    batch is ``unknown`` (must be at least 1 s below ``lease``)
+                                    batch is ``unknown`` but for the results the plugin already
+                                    reported (must be at least 1 s below ``lease``)
 ``http_timeout``            10      default timeout of the shared HTTP client, per request
 ``max_connections``         100     connections the dispatch workers keep open, all vendors
                                     together; each worker has its share in a pool of its own

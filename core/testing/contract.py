@@ -45,7 +45,8 @@ calls a plugin):
   into the right outcome: accepted, 400, 401/403, 429 with and without ``Retry-After``,
   502/503/504, 500, an unreadable 2xx, refused connections, connect and read timeouts and a
   dropped connection (faults are simulated with :class:`httpx.MockTransport`; vendor
-  traffic itself belongs in cassettes);
+  traffic itself belongs in cassettes), and tells ``progress``, if it reports progress, only
+  what it returns;
 - ``parse_callback`` gives the same events for a duplicate report, and answers garbage and
   empty requests with :class:`~smsgate.errors.CallbackError` (or no events), never with
   another exception;
@@ -291,11 +292,20 @@ def _spellings(text: str) -> list[bytes]:
 def _send(
     plugin: VendorPlugin, payload: BuiltPayload, options: BaseModel, respond: Responder
 ) -> list[SendResult]:
+    reported: list[SendResult] = []
+
     async def run() -> list[SendResult]:
         async with httpx.AsyncClient(transport=httpx.MockTransport(respond)) as client:
-            return await plugin.send_batch(payload.requests, client, options)
+            return await plugin.send_batch(payload.requests, client, options, reported.append)
 
-    return asyncio.run(run())
+    results = asyncio.run(run())
+    # A plugin need not report progress; one that does must report what it then returns.
+    told = [result.message for result in reported]
+    assert len(told) == len(set(told)), f"progress was told twice about a message: {told}"
+    assert all(result in results for result in reported), (
+        f"progress was told {reported}, send_batch returned {results}"
+    )
+    return results
 
 
 def _carried(payload: BuiltPayload) -> list[int]:

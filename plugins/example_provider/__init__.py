@@ -20,7 +20,7 @@ The hooks below only delegate, so that each module can be read and tested on its
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel
@@ -70,10 +70,13 @@ def build_payload(messages: Sequence[OutboundMessage], options: ExampleOptions) 
 
 @hookimpl
 async def send_batch(
-    requests: Sequence[VendorRequest], client: httpx.AsyncClient, options: ExampleOptions
+    requests: Sequence[VendorRequest],
+    client: httpx.AsyncClient,
+    options: ExampleOptions,
+    progress: Callable[[SendResult], None],
 ) -> list[SendResult]:
     """Send the batches and judge each message's result (see ``client``)."""
-    return await _client.send_batch(requests, client, options)
+    return await _client.send_batch(requests, client, options, progress)
 
 
 @hookimpl

@@ -29,7 +29,6 @@ read/write timeout, connection dropped      unknown
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -43,6 +42,7 @@ from smsgate.http import (
     classify_status,
     parse_retry_after,
     perform,
+    send_each,
 )
 from smsgate_example_provider import api
 from smsgate_example_provider.options import ExampleOptions
@@ -57,9 +57,15 @@ Clean = Callable[[str], str]
 
 
 async def send_batch(
-    requests: Sequence[VendorRequest], client: httpx.AsyncClient, options: ExampleOptions
+    requests: Sequence[VendorRequest],
+    client: httpx.AsyncClient,
+    options: ExampleOptions,
+    progress: Callable[[SendResult], None],
 ) -> list[SendResult]:
-    """Perform ``requests``, at most ``options.concurrency`` at once; one result per message."""
+    """Perform ``requests``, at most ``options.concurrency`` at once; one result per message.
+
+    Each result goes to ``progress`` as soon as it is known (see :func:`smsgate.http.send_each`).
+    """
     timeout = httpx.Timeout(
         connect=options.connect_timeout,
         read=options.read_timeout,
@@ -69,14 +75,11 @@ async def send_batch(
     scrubber = Scrubber(
         options.api_key.get_secret_value(), options.webhook_secret.get_secret_value()
     )
-    limit = asyncio.Semaphore(options.concurrency)
 
     async def send(request: VendorRequest) -> list[SendResult]:
-        async with limit:
-            return await _perform(request, client, timeout, scrubber)
+        return await _perform(request, client, timeout, scrubber)
 
-    batches = await asyncio.gather(*(send(request) for request in requests))
-    return [result for batch in batches for result in batch]
+    return await send_each(requests, send, concurrency=options.concurrency, progress=progress)
 
 
 async def _perform(

@@ -11,7 +11,7 @@ so that a correction to Pingbix's API is one line.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel
@@ -61,10 +61,13 @@ def build_payload(messages: Sequence[OutboundMessage], options: PingbixOptions) 
 
 @hookimpl
 async def send_batch(
-    requests: Sequence[VendorRequest], client: httpx.AsyncClient, options: PingbixOptions
+    requests: Sequence[VendorRequest],
+    client: httpx.AsyncClient,
+    options: PingbixOptions,
+    progress: Callable[[SendResult], None],
 ) -> list[SendResult]:
     """Send the requests and judge Pingbix's answers (see :mod:`smsgate_pingbix.client`)."""
-    return await _client.send_batch(requests, client, options)
+    return await _client.send_batch(requests, client, options, progress)
 
 
 @hookimpl

@@ -9,7 +9,6 @@ retried; if it may have, its fate is unknown and smsgate must not send it again 
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -23,6 +22,7 @@ from smsgate.http import (
     classify_status,
     parse_retry_after,
     perform,
+    send_each,
 )
 from smsgate_pingbix import api
 from smsgate_pingbix.options import PingbixOptions
@@ -35,9 +35,15 @@ Judge = Callable[[int], SendResult]
 
 
 async def send_batch(
-    requests: Sequence[VendorRequest], client: httpx.AsyncClient, options: PingbixOptions
+    requests: Sequence[VendorRequest],
+    client: httpx.AsyncClient,
+    options: PingbixOptions,
+    progress: Callable[[SendResult], None],
 ) -> list[SendResult]:
-    """Perform ``requests`` (at most ``options.concurrency`` at once); one result per message."""
+    """Perform ``requests`` (at most ``options.concurrency`` at once); one result per message.
+
+    Each result goes to ``progress`` as soon as it is known (see :func:`smsgate.http.send_each`).
+    """
     timeout = httpx.Timeout(
         connect=options.connect_timeout,
         read=options.read_timeout,
@@ -45,15 +51,12 @@ async def send_batch(
         pool=options.connect_timeout,
     )
     secrets = _Scrubber(options.password.get_secret_value())
-    limit = asyncio.Semaphore(options.concurrency)
 
     async def send(request: VendorRequest) -> list[SendResult]:
-        async with limit:
-            judge = await _perform(request, client, timeout, secrets)
+        judge = await _perform(request, client, timeout, secrets)
         return [judge(message) for message in request.message_ids]
 
-    batches = await asyncio.gather(*(send(request) for request in requests))
-    return [result for batch in batches for result in batch]
+    return await send_each(requests, send, concurrency=options.concurrency, progress=progress)
 
 
 async def _perform(

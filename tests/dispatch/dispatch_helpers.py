@@ -48,6 +48,7 @@ def provider_toml(
     rate_limit: float | None = None,
     fallback: str | None = None,
     read_timeout: float = 10.0,
+    concurrency: int = 100,
 ) -> str:
     """A ``[providers.<nickname>]`` table using the fakevendor plugin."""
     lines = [
@@ -67,6 +68,7 @@ def provider_toml(
         f'base_url = "{base_url}"',
         f'api_key = "{api_key}"',
         f"read_timeout = {read_timeout}",
+        f"concurrency = {concurrency}",
     ]
     return "\n".join(lines) + "\n"
 

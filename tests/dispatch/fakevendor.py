@@ -19,7 +19,7 @@ import asyncio
 import itertools
 import threading
 from collections import Counter, deque
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -31,6 +31,7 @@ from starlette.responses import JSONResponse
 from starlette.routing import Route
 
 from smsgate import BuiltPayload, OutboundMessage, SendResult, VendorRequest, hookimpl
+from smsgate.http import send_each
 
 
 @dataclass
@@ -116,6 +117,8 @@ class FakeVendorOptions(BaseModel):
     base_url: str
     api_key: str = "good-key"
     read_timeout: float = 10.0
+    #: Requests at once; the rest wait for their turn.
+    concurrency: int = 100
 
 
 class FakeVendorPlugin:
@@ -165,12 +168,16 @@ class FakeVendorPlugin:
         requests: Sequence[VendorRequest],
         client: httpx.AsyncClient,
         options: FakeVendorOptions,
+        progress: Callable[[SendResult], None],
     ) -> list[SendResult]:
-        """Perform every request concurrently and judge each answer."""
+        """Perform the requests, ``concurrency`` at once, and judge each answer."""
         if self.raise_in_send:
             raise RuntimeError("send_batch bug")
-        answers = await asyncio.gather(*(self._send(r, client, options) for r in requests))
-        return list(answers)
+
+        async def send(request: VendorRequest) -> list[SendResult]:
+            return [await self._send(request, client, options)]
+
+        return await send_each(requests, send, concurrency=options.concurrency, progress=progress)
 
     async def _send(
         self, request: VendorRequest, client: httpx.AsyncClient, options: FakeVendorOptions

@@ -10,6 +10,7 @@ from dispatch_helpers import RigFactory, events, kinds, message, provider_toml, 
 from fakevendor import Fault
 
 from smsgate.dispatch import queue
+from smsgate.http import NOT_STARTED
 from smsgate.storage.models import MessageStatus
 
 pytest_plugins = ["dispatch_fixtures"]
@@ -157,6 +158,28 @@ def test_a_read_timeout_leaves_the_message_unknown(make_rig: RigFactory, vendor)
     row = message(rig.engine, "m0")
     assert row.status == MessageStatus.UNKNOWN
     assert "ReadTimeout" in row.failure_description
+
+
+def test_a_batch_cut_short_by_send_timeout_keeps_what_the_vendor_answered(
+    make_rig: RigFactory, vendor
+) -> None:
+    rig = make_rig(
+        providers=provider_toml("fake", vendor.url, concurrency=1), send_timeout=2.0, lease=30
+    )
+    rig.accept(texts(3))
+    # One at a time: m0 is answered at once, m1 hangs past send_timeout, m2 waits its turn.
+    rig.vendor.fail_next(Fault(), Fault(delay=4.0))
+
+    report = rig.dispatch()
+
+    assert (report.submitted, report.unknown, report.retried) == (1, 1, 1)
+    submitted, hung, waiting = (message(rig.engine, f"m{n}") for n in range(3))
+    assert (submitted.status, submitted.vendor_id) == (MessageStatus.SUBMITTED, "fv-1")
+    assert hung.status == MessageStatus.UNKNOWN
+    assert "send_timeout" in hung.failure_description
+    assert waiting.status == MessageStatus.ACCEPTED
+    assert waiting.failure_description == NOT_STARTED
+    assert rig.vendor.received() == {"m0": 1, "m1": 1}
 
 
 def test_a_message_older_than_its_validity_fails_with_916_unsent(make_rig: RigFactory) -> None:
