@@ -1,8 +1,8 @@
 """The admin API against its own OpenAPI document, with requests schemathesis generates.
 
-A live gateway on loopback (SQLite, with a few messages stored) answers every generated
-request, authenticated with the admin token: never a 5xx, and every answer (status, content
-type, body) is one the document describes.
+A live gateway on loopback (on SQLite, then on PostgreSQL, with a few messages stored)
+answers every generated request, authenticated with the admin token: never a 5xx, and every
+answer (status, content type, body) is one the document describes.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from collections.abc import Iterator
 import httpx
 import pytest
 import schemathesis
-from conftest import PINGBIX_PROVIDER, TOKEN, ServerThread
+from conftest import PINGBIX_PROVIDER, TOKEN, ServerThread, fresh_postgres_database
 from hypothesis import HealthCheck, given, settings
 
 from smsgate.admin.queries import encode_cursor
@@ -27,7 +27,7 @@ AUTH = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
 CONFIG = (
     f"""
 [gateway]
-database_url = "sqlite:///{{path}}"
+database_url = "{{url}}"
 public_url = "https://sms.example.com"
 admin_token = "{ADMIN_TOKEN}"
 
@@ -41,14 +41,25 @@ enabled = false
 )
 
 
+@pytest.fixture(scope="module", params=["sqlite", "postgresql"])
+def api_database_url(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[str]:
+    """A database of its own for this module's gateway: a SQLite file, then PostgreSQL."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path_factory.mktemp('schemathesis') / 'smsgate.db'}"
+        return
+    with fresh_postgres_database("smsgate_api") as url:
+        yield url
+
+
 @pytest.fixture(scope="module")
 def api_server(
-    tmp_path_factory: pytest.TempPathFactory, plugins: PluginSet
+    tmp_path_factory: pytest.TempPathFactory, plugins: PluginSet, api_database_url: str
 ) -> Iterator[ServerThread]:
     """One gateway for every generated request, holding accepted and rejected messages."""
-    folder = tmp_path_factory.mktemp("schemathesis")
-    path = folder / "smsgate.toml"
-    path.write_text(CONFIG.format(path=folder / "smsgate.db"))
+    path = tmp_path_factory.mktemp("schemathesis-config") / "smsgate.toml"
+    path.write_text(CONFIG.format(url=api_database_url))
     with ServerThread(create_app(load_config(path, plugins))) as server:
         records = [
             {"to": "+91 98765 4321" + str(n), "body": f"<b>hi</b> {n}", "message_id": f"m.{n}."}
