@@ -258,7 +258,21 @@ class Dispatcher:
             nickname, expired=claim.expired, moved=claim.moved, probe=claim.probe, wait=claim.wait
         )
         if claim.messages:
-            results, batch_verdict, reason = await self._send(sender, claim.messages, client)
+            # What the plugin reports while sending, kept here so that it outlives a shutdown.
+            reported: dict[int, SendResult] = {}
+            try:
+                results, batch_verdict, reason = await self._send(
+                    sender, claim.messages, client, reported
+                )
+            except asyncio.CancelledError:
+                # Stopped past the grace period: the answers in hand are facts all the same
+                # (the rest were marked unknown on the way out).
+                if reported:
+                    known = [m for m in claim.messages if m.id in reported]
+                    await self._record(
+                        sender, known, reported, Verdict.NEUTRAL, None, report, lease_ends
+                    )
+                raise
             report = await self._record(
                 sender, claim.messages, results, batch_verdict, reason, report, lease_ends
             )
@@ -267,7 +281,11 @@ class Dispatcher:
         return report
 
     async def _send(
-        self, sender: _Sender, messages: Sequence[Claimed], client: httpx.AsyncClient
+        self,
+        sender: _Sender,
+        messages: Sequence[Claimed],
+        client: httpx.AsyncClient,
+        reported: dict[int, SendResult],
     ) -> tuple[dict[int, SendResult], Verdict, str | None]:
         outbound = [_outbound(message) for message in messages]
         try:
@@ -292,7 +310,9 @@ class Dispatcher:
                 results.setdefault(refused.message, refused)
         batch_verdict, reason = Verdict.NEUTRAL, None
         if requests:
-            sent, batch_verdict, reason = await self._perform(sender, requests, carried, client)
+            sent, batch_verdict, reason = await self._perform(
+                sender, requests, carried, client, reported
+            )
             results.update(sent)
         for message in messages:
             results.setdefault(
@@ -307,10 +327,11 @@ class Dispatcher:
         requests: Sequence[VendorRequest],
         sent: set[int],
         client: httpx.AsyncClient,
+        reported: dict[int, SendResult],
     ) -> tuple[dict[int, SendResult], Verdict, str | None]:
         started = time.perf_counter()
-        # What the plugin reported while sending: facts that stand if the batch is cut short.
-        reported: dict[int, SendResult] = {}
+        # What the plugin reports on the way goes into ``reported``: facts that stand when the
+        # batch is cut short.
 
         def progress(result: SendResult) -> None:
             if isinstance(result, SendResult) and result.message in sent:
@@ -328,11 +349,12 @@ class Dispatcher:
             why = f"no answer within send_timeout ({self.settings.send_timeout:g} s)"
             return _unless_reported(sent, reported, why), Verdict.FAILING, why
         except asyncio.CancelledError:
-            # Shutting down past the grace period: the requests may have left.
+            # Shutting down past the grace period: the requests may have left. Those the
+            # plugin answered for are recorded by dispatch_once.
             await self._in_thread(
                 queue.record_unknown,
                 self.engine,
-                sorted(sent),
+                sorted(sent - reported.keys()),
                 owner=self.owner,
                 now=self._clock(),
                 reason="the gateway stopped while sending; the vendor may have it",

@@ -9,18 +9,20 @@ import httpx
 import sqlalchemy as sa
 from conftest import TOKEN, ServerThread
 from dispatch_helpers import load, message, provider_toml, write_config
-from fakevendor import FakeVendorPlugin
+from fakevendor import FakeVendorPlugin, Fault
 
 from smsgate.host.app import create_app
+from smsgate.http import NOT_STARTED
 from smsgate.storage.models import MessageStatus
 
 pytest_plugins = ["dispatch_fixtures"]
 
 
-def _gateway(database_url: str, vendor_url: str, tmp_path: Path, **dispatch: object):
-    path = write_config(
-        tmp_path / "smsgate.toml", database_url, provider_toml("fake", vendor_url), dispatch
-    )
+def _gateway(
+    database_url: str, vendor_url: str, tmp_path: Path, concurrency: int = 100, **dispatch: object
+):
+    providers = provider_toml("fake", vendor_url, concurrency=concurrency)
+    path = write_config(tmp_path / "smsgate.toml", database_url, providers, dispatch)
     return ServerThread(create_app(load(path, FakeVendorPlugin())))
 
 
@@ -92,3 +94,21 @@ def test_a_send_still_running_after_the_grace_period_is_left_unknown(
     row = message(engine, "m1")
     assert row.status == MessageStatus.UNKNOWN
     assert row.failure_description == "the gateway stopped while sending; the vendor may have it"
+
+
+def test_a_shutdown_mid_batch_keeps_the_answers_in_hand_and_sends_nothing_twice(
+    database_url: str, engine: sa.Engine, vendor, tmp_path: Path
+) -> None:
+    # One request at a time: m1 is answered at once, m2 hangs, m3 waits for its turn.
+    vendor.vendor.fail_next(Fault(), Fault(delay=3.0))
+    with _gateway(database_url, vendor.url, tmp_path, concurrency=1, shutdown_grace=0.2) as gw:
+        _send(gw, "m1", "m2", "m3")
+        _wait_for(lambda: len(vendor.vendor.received()) == 2)
+
+    answered, hung, waiting = (message(engine, m) for m in ("m1", "m2", "m3"))
+    assert (answered.status, answered.vendor_id) == (MessageStatus.SUBMITTED, "fv-1")
+    assert hung.status == MessageStatus.UNKNOWN
+    assert hung.failure_description == "the gateway stopped while sending; the vendor may have it"
+    assert waiting.status == MessageStatus.ACCEPTED
+    assert waiting.failure_description == NOT_STARTED
+    assert vendor.vendor.received() == {"m1": 1, "m2": 1}
