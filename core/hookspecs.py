@@ -107,12 +107,13 @@ async def send_batch(
     :param client: the shared HTTP client.
     :param options: this nickname's validated options.
     :param progress: optional (leave it out of your signature to ignore it): call it with
-        each result as soon as it is known. A batch still running after ``[gateway.dispatch]
-        send_timeout`` is cancelled; what ``progress`` was told then stands, and only the
-        other messages become unknown. Your code sees the cancellation as
-        :class:`asyncio.CancelledError` wherever it awaits: a request that had not started
-        yet may be reported there as :meth:`SendResult.retry`, since it certainly did not
-        leave (re-raise the error afterwards).
+        each result as soon as it is known (:func:`smsgate.http.send_each` does). A batch
+        still running after ``[gateway.dispatch] send_timeout``, or when the gateway stops,
+        is cancelled; what ``progress`` was told then stands, and only the other messages
+        become unknown. Your code sees the cancellation as :class:`asyncio.CancelledError`
+        wherever it awaits: a request that had not started yet may be reported there as
+        :meth:`SendResult.retry`, since it certainly did not leave (re-raise the error
+        afterwards).
     :returns: one result per message.
 
     Raising marks every message of the batch unknown (the requests may have left), except

@@ -209,24 +209,43 @@ async def send_each(
     Each request's results go to ``progress`` as soon as ``send`` returns them. When the
     batch is cancelled (smsgate's ``send_timeout``), the requests still waiting for their
     turn are reported to ``progress`` as :meth:`SendResult.retry`: they never left. Those
-    under way are not reported; smsgate marks them unknown.
+    under way are not reported; smsgate marks them unknown. When ``send`` raises for one
+    request, the others are cancelled in the same way and its error is raised.
     """
     turns = asyncio.Semaphore(concurrency)
+    failed = False
+
+    def not_started(request: VendorRequest) -> None:
+        for message in request.message_ids:
+            progress(SendResult.retry(message, NOT_STARTED))
 
     async def one(request: VendorRequest) -> Sequence[SendResult]:
+        nonlocal failed
         try:
             await turns.acquire()
         except asyncio.CancelledError:
-            for message in request.message_ids:
-                progress(SendResult.retry(message, NOT_STARTED))
+            not_started(request)
             raise
         try:
+            if failed:
+                # Another request raised; its error ends the batch before this one leaves.
+                not_started(request)
+                return []
             results = await send(request)
+        except Exception:
+            failed = True
+            raise
         finally:
             turns.release()
         for result in results:
             progress(result)
         return results
 
-    batches = await asyncio.gather(*(one(request) for request in requests))
-    return [result for batch in batches for result in batch]
+    try:
+        async with asyncio.TaskGroup() as group:
+            tasks = [group.create_task(one(request)) for request in requests]
+    except BaseExceptionGroup as errors:
+        # A request raised (a bug in ``send``): the others were cancelled, so none is sent
+        # after smsgate has been told the batch failed; raise its error as it came.
+        raise errors.exceptions[0] from None
+    return [result for task in tasks for result in task.result()]

@@ -272,9 +272,30 @@ def test_a_cancelled_send_each_reports_the_requests_that_never_started_as_retrie
 
     asyncio.run(cut_short())
 
-    assert [(r.message, r.outcome) for r in reported] == [
-        (0, Outcome.SUBMITTED),
-        (2, Outcome.RETRY),
-        (3, Outcome.RETRY),
+    assert sorted((r.message, r.outcome, r.reason) for r in reported) == [
+        (0, Outcome.SUBMITTED, None),
+        (2, Outcome.RETRY, NOT_STARTED),
+        (3, Outcome.RETRY, NOT_STARTED),
     ]
-    assert all(r.reason == NOT_STARTED for r in reported[1:])
+
+
+def test_a_request_that_raises_stops_send_each_before_the_rest_are_sent():
+    reported: list[SendResult] = []
+    started: list[int] = []
+
+    async def send(request: VendorRequest) -> list[SendResult]:
+        (message,) = request.message_ids
+        started.append(message)
+        if message == 1:
+            raise KeyError("a bug in the plugin")
+        return [SendResult.submitted(message, f"v{message}")]
+
+    with pytest.raises(KeyError, match="a bug in the plugin"):
+        asyncio.run(send_each(_requests(4), send, concurrency=1, progress=reported.append))
+
+    assert started == [0, 1]
+    assert sorted((r.message, r.outcome, r.reason) for r in reported) == [
+        (0, Outcome.SUBMITTED, None),
+        (2, Outcome.RETRY, NOT_STARTED),
+        (3, Outcome.RETRY, NOT_STARTED),
+    ]

@@ -73,7 +73,7 @@ async def send_batch(
     requests: Sequence[VendorRequest],
     client: httpx.AsyncClient,
     options: ExampleOptions,
-    progress: Callable[[SendResult], None],
+    progress: Callable[[SendResult], None] = lambda result: None,
 ) -> list[SendResult]:
     """Send the batches and judge each message's result (see ``client``)."""
     return await _client.send_batch(requests, client, options, progress)

@@ -60,7 +60,7 @@ async def send_batch(
     requests: Sequence[VendorRequest],
     client: httpx.AsyncClient,
     options: ExampleOptions,
-    progress: Callable[[SendResult], None],
+    progress: Callable[[SendResult], None] = lambda result: None,
 ) -> list[SendResult]:
     """Perform ``requests``, at most ``options.concurrency`` at once; one result per message.
 

@@ -64,7 +64,7 @@ async def send_batch(
     requests: Sequence[VendorRequest],
     client: httpx.AsyncClient,
     options: PingbixOptions,
-    progress: Callable[[SendResult], None],
+    progress: Callable[[SendResult], None] = lambda result: None,
 ) -> list[SendResult]:
     """Send the requests and judge Pingbix's answers (see :mod:`smsgate_pingbix.client`)."""
     return await _client.send_batch(requests, client, options, progress)

@@ -39,7 +39,7 @@ CARELESS = """
     async def send_batch(requests, client, options):
         key = options.api_key.get_secret_value()
         judged = []
-        for result in await good.send_batch(requests, client, options, lambda result: None):
+        for result in await good.send_batch(requests, client, options):
             if result.outcome is Outcome.UNKNOWN:  # mistake 2: "unknown" sent again
                 result = SendResult.retry(result.message, "no answer; sending again")
             elif result.outcome is Outcome.FAILED:  # mistake 3: the key in the reason
