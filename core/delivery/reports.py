@@ -3,7 +3,8 @@
 Everything a vendor or a plugin hands us is bounded here before it reaches the database:
 strings are clipped to their columns, text that no database could store as it is (a NUL
 character, which PostgreSQL refuses, or a lone surrogate) in a field the event is judged by
-(its vendor id, number, code, words, status, URLs) makes the event unusable rather than
+(its vendor id, number, code, words, status, URLs, reply text and the number a reply came
+from) makes the event unusable rather than
 being changed in silence, a failure code that CleverTap would not accept
 becomes 900, a time without a zone is taken as UTC, and a time that cannot be a 10-digit
 epoch (a vendor clock at 1970, a typo years ahead) gives way to the time we received it.
@@ -169,10 +170,10 @@ def normalise(
         source=source,
         to=_text(event.to, "to"),
         code=code,
-        description=_masked(_text(event.description, "description"), hidden),
+        description=_text(event.description, "description", hidden),
         vendor_status=_text(event.vendor_status, "vendor_status"),
-        url=_masked(_text(event.url, "url"), hidden),
-        short_url=_masked(_text(event.short_url, "short_url"), hidden),
+        url=_text(event.url, "url", hidden),
+        short_url=_text(event.short_url, "short_url", hidden),
         incoming_text=_text(event.incoming_text, "incoming_text"),
         to_phone=_text(event.to_phone, "to_phone"),
         raw=_json_object(mask(event.raw, hidden)),
@@ -220,17 +221,17 @@ def mask(value: Any, secrets: Iterable[str]) -> Any:
         if item is None or isinstance(item, bool | int | float):
             return item
         if isinstance(item, str):
-            return _masked(_escaped(item)[:_RAW_TEXT_LIMIT], hidden)
+            return _masked(_escaped(item), hidden)[:_RAW_TEXT_LIMIT]
         if isinstance(item, bytes):
             text = item.decode("utf-8", "backslashreplace")
-            return _masked(_escaped(text)[:_RAW_TEXT_LIMIT], hidden)
+            return _masked(_escaped(text), hidden)[:_RAW_TEXT_LIMIT]
         if isinstance(item, Mapping):
             return {_masked(_escaped(str(key)), hidden): walk(val) for key, val in item.items()}
         if isinstance(item, list | tuple | set | frozenset):
             return [walk(val) for val in item]
         if isinstance(item, SecretStr):
             return MASK
-        return _masked(_escaped(str(item))[:_RAW_TEXT_LIMIT], hidden)
+        return _masked(_escaped(str(item)), hidden)[:_RAW_TEXT_LIMIT]
 
     return walk(value)
 
@@ -280,18 +281,19 @@ def _secrets(values: Iterable[str]) -> list[str]:
     return sorted({value for value in values if len(value) >= 3}, key=len, reverse=True)
 
 
-def _masked(text: str | None, secrets: list[str]) -> str | None:
-    if text is None:
-        return None
+def _masked(text: str, secrets: list[str]) -> str:
+    # Callers clip after masking, so that no part of a secret survives at the cut.
     for secret in secrets:
         text = text.replace(secret, MASK)
     return text
 
 
-def _text(value: object, name: str) -> str | None:
+def _text(value: object, name: str, secrets: list[str] | None = None) -> str | None:
     if value is None:
         return None
     text = _storable(str(value), name).strip()
+    if secrets:
+        text = _masked(text, secrets)
     return text[: _LIMITS[name]] if text else None
 
 

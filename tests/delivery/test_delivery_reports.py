@@ -91,7 +91,9 @@ def test_secrets_are_masked_anywhere_in_the_raw_fields_and_the_words():
 
 SECRET = "dlr-token-0123456789"
 TEXT = st.text(alphabet=st.characters(codec="utf-8") | st.sampled_from(["\x00", "\ud800"]))
-FIELD = TEXT | st.sampled_from([SECRET, f"x{SECRET}y", SECRET[:9], "a" * 5000])
+FIELD = TEXT | st.sampled_from(
+    [SECRET, f"x{SECRET}y", SECRET[:9], "a" * 5000, "a" * 4090 + SECRET, "a" * 4080 + SECRET]
+)
 
 
 @given(st.dictionaries(FIELD, FIELD, max_size=8))
@@ -103,7 +105,7 @@ def test_flat_text_fields_are_masked_clipped_and_escaped_one_by_one(raw):
         return "".join(f"\\u{ord(ch):04x}" if 0xD800 <= ord(ch) <= 0xDFFF else ch for ch in text)
 
     assert mask(raw, [SECRET]) == {
-        expected(key).replace(SECRET, "****"): expected(value)[:4096].replace(SECRET, "****")
+        expected(key).replace(SECRET, "****"): expected(value).replace(SECRET, "****")[:4096]
         for key, value in raw.items()
     }
 
@@ -155,3 +157,15 @@ def test_a_report_survives_its_trip_through_the_inbox():
     )
 
     assert Report.from_json(stored.to_json()) == stored
+
+
+def test_no_part_of_a_secret_survives_where_a_long_text_is_clipped():
+    long = "a" * 510 + "dlr-token-0123456789"
+    stored = normalise(
+        event(description=long, raw={"cause": "x" * 4090 + "dlr-token-0123456789"}),
+        received_at=NOW,
+        secrets=["dlr-token-0123456789"],
+    )
+
+    assert stored.description == "a" * 510 + "**"
+    assert stored.raw["cause"] == "x" * 4090 + "****"
