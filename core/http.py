@@ -209,8 +209,9 @@ async def send_each(
     Each request's results go to ``progress`` as soon as ``send`` returns them. When the
     batch is cancelled (smsgate's ``send_timeout``), the requests still waiting for their
     turn are reported to ``progress`` as :meth:`SendResult.retry`: they never left. Those
-    under way are not reported; smsgate marks them unknown. When ``send`` raises for one
-    request, the others are cancelled in the same way and its error is raised.
+    under way are not reported; smsgate marks them unknown (so are the rare ones cancelled
+    before they even began to wait, which is safe). When ``send`` raises for one request,
+    the others are cancelled in the same way and its error is raised.
     """
     turns = asyncio.Semaphore(concurrency)
     failed = False
