@@ -194,7 +194,7 @@ def parse_http_date(value: str) -> datetime | None:
 
 
 #: Why a request that never started is retried.
-NOT_STARTED = "not sent: the batch ran out of time before this request's turn"
+NOT_STARTED = "not sent: the batch was stopped before this request's turn"
 
 
 async def send_each(
