@@ -226,7 +226,14 @@ def mask(value: Any, secrets: Iterable[str]) -> Any:
             text = item.decode("utf-8", "backslashreplace")
             return _masked(_escaped(text), hidden)[:_RAW_TEXT_LIMIT]
         if isinstance(item, Mapping):
-            return {_masked(_escaped(str(key)), hidden): walk(val) for key, val in item.items()}
+            kept: dict[str, Any] = {}
+            for key, val in item.items():
+                name = _masked(_escaped(str(key)), hidden)
+                # Two names that read alike once escaped or masked both keep their values.
+                while name in kept:
+                    name += "~"
+                kept[name] = walk(val)
+            return kept
         if isinstance(item, list | tuple | set | frozenset):
             return [walk(val) for val in item]
         if isinstance(item, SecretStr):
