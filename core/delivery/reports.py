@@ -1,13 +1,13 @@
 """A plugin's :class:`~smsgate.types.DeliveryEvent`, checked, clipped and made storable.
 
 Everything a vendor or a plugin hands us is bounded here before it reaches the database:
-strings are clipped to their columns, text that no database could store as it is (a NUL
-character, which PostgreSQL refuses, or a lone surrogate) in a field the event is judged by
-(its vendor id, number, code, words, status, URLs, reply text and the number a reply came
-from) makes the event unusable rather than
-being changed in silence, a failure code that CleverTap would not accept
-becomes 900, a time without a zone is taken as UTC, and a time that cannot be a 10-digit
-epoch (a vendor clock at 1970, a typo years ahead) gives way to the time we received it.
+strings are clipped to their columns, text that no database could store as it is
+(:mod:`smsgate.storage.text`) in a field the event is judged by (its vendor id, number,
+code, words, status, URLs, reply text and the number a reply came from) makes the event
+unusable rather than being changed in silence, a failure code that CleverTap would not
+accept becomes 900, a time without a zone is taken as UTC, and a time that cannot be a
+10-digit epoch (a vendor clock at 1970, a typo years ahead) gives way to the time we
+received it.
 
 The vendor's raw fields are a copy kept for operators. Secrets are masked out of them, and
 what no database can store is written there as a visible escape (``\\u0000``, ``\\ud800``,
@@ -27,6 +27,7 @@ from typing import Any
 
 from pydantic import BaseModel, SecretStr
 
+from smsgate.storage.text import unstorable
 from smsgate.types import DeliveryEvent, EventKind
 
 __all__ = [
@@ -272,14 +273,10 @@ def _plain_strings(value: Any, secrets: list[str]) -> dict[str, str] | None:
 
 
 def _escaped(text: str) -> str:
-    """``text`` with NUL and lone surrogates, which no database stores, written as escapes."""
-    if "\x00" in text:
-        text = text.replace("\x00", "\\u0000")
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError:
-        text = text.encode("utf-8", "backslashreplace").decode("utf-8")
-    return text
+    """``text``, with the NUL and lone surrogates no database stores written as escapes."""
+    if unstorable(text) is None:
+        return text
+    return text.replace("\x00", "\\u0000").encode("utf-8", "backslashreplace").decode("utf-8")
 
 
 def _secrets(values: Iterable[str]) -> list[str]:
@@ -307,16 +304,12 @@ def _text(value: object, name: str, secrets: list[str] | None = None) -> str | N
 def _storable(text: str, name: str) -> str:
     """``text``, if a database can store it unchanged; else :class:`ValueError`.
 
-    PostgreSQL refuses NUL in text and JSON, and no database takes a lone surrogate as
-    UTF-8. Dropping them would store something the vendor did not send (``tx\\x001``
-    would become ``tx1``, another message's id), so the report is refused instead.
+    Dropping what it cannot store would store something the vendor did not send
+    (``tx\\x001`` would become ``tx1``, another message's id), so the report is refused.
     """
-    if "\x00" in text:
-        raise ValueError(f"{name} contains a NUL character")
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError:
-        raise ValueError(f"{name} contains a lone surrogate (\\ud800-\\udfff)") from None
+    problem = unstorable(text)
+    if problem is not None:
+        raise ValueError(f"{name} {problem}")
     return text
 
 

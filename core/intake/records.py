@@ -12,6 +12,7 @@ from typing import Any
 from smsgate.errors import InvalidRecordError
 from smsgate.sms.encoding import segment_info
 from smsgate.sms.numbers import InvalidNumberError, normalise_number
+from smsgate.storage.text import unstorable
 
 CONTENT_KEYS = ("to", "body", "template_id", "template_variables", "campaign_id")
 CANONICAL_KEYS = (*CONTENT_KEYS, "message_id")
@@ -177,10 +178,7 @@ def _scalar_text(value: Any) -> str:
 
 
 def _check_text(what: str, text: str) -> None:
-    # Neither can be stored (PostgreSQL refuses both) nor sent back in a JSON answer.
-    if "\x00" in text:
-        raise InvalidRecordError(f"{what} contains a NUL character")
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError:
-        raise InvalidRecordError(f"{what} contains a lone surrogate (\\ud800-\\udfff)") from None
+    # Neither stored (PostgreSQL refuses it) nor sent back in a JSON answer.
+    problem = unstorable(text)
+    if problem is not None:
+        raise InvalidRecordError(f"{what} {problem}")
