@@ -25,6 +25,7 @@ from collections.abc import Awaitable, Callable, Collection, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import StrEnum
+from typing import Any
 
 import httpx
 
@@ -39,6 +40,7 @@ __all__ = [
     "StatusClass",
     "classify_status",
     "describe_error",
+    "httpx_arguments",
     "parse_http_date",
     "parse_retry_after",
     "perform",
@@ -136,18 +138,22 @@ async def perform(
     Redirects are not followed (httpx's default): a vendor's redirect is a setting to fix.
     """
     try:
-        return await client.request(
-            request.method,
-            request.url,
-            params=request.params,
-            headers=request.headers,
-            data=request.data,
-            files=request.files,
-            json=request.json,
-            timeout=timeout,
-        )
+        return await client.request(**httpx_arguments(request), timeout=timeout)
     except httpx.HTTPError as exc:
         return NoAnswer(exc)
+
+
+def httpx_arguments(request: VendorRequest) -> dict[str, Any]:
+    """``request`` as the keyword arguments of :meth:`httpx.AsyncClient.request`."""
+    return {
+        "method": request.method,
+        "url": request.url,
+        "params": request.params,
+        "headers": request.headers,
+        "data": request.data,
+        "files": request.files,
+        "json": request.json,
+    }
 
 
 def describe_error(error: Exception) -> str:

@@ -77,6 +77,7 @@ from smsgate.delivery.reports import CLEVERTAP_CODE, secrets_of
 from smsgate.errors import CallbackError
 from smsgate.hookspecs import PROJECT_NAME
 from smsgate.host.redaction import redact_logs
+from smsgate.http import httpx_arguments
 from smsgate.plugins import VendorPlugin, load_plugins
 from smsgate.types import (
     BuiltPayload,
@@ -262,15 +263,7 @@ GARBAGE_BODIES: dict[str, bytes] = {
 
 def render(request: VendorRequest) -> bytes:
     """The bytes httpx would send for ``request``: request line, headers and body."""
-    built = httpx.Request(
-        request.method,
-        request.url,
-        params=request.params,
-        headers=request.headers,
-        data=request.data,
-        files=request.files,
-        json=request.json,
-    )
+    built = httpx.Request(**httpx_arguments(request))
     head = f"{built.method} {built.url}\r\n".encode()
     head += b"".join(name + b": " + value + b"\r\n" for name, value in built.headers.raw)
     return head + b"\r\n" + built.read()
