@@ -330,9 +330,9 @@ class Dispatcher:
         reported: dict[int, SendResult],
     ) -> tuple[dict[int, SendResult], Verdict, str | None]:
         started = time.perf_counter()
+
         # What the plugin reports on the way goes into ``reported``: facts that stand when the
         # batch is cut short.
-
         def progress(result: SendResult) -> None:
             if isinstance(result, SendResult) and result.message in sent:
                 reported.setdefault(result.message, result)
