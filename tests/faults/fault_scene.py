@@ -16,11 +16,11 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import httpx
 from child_processes import Process, spawn, wait_ready
-from conftest import CALLBACK_TOKEN, TOKEN
+from conftest import CALLBACK_TOKEN, TOKEN, free_port
 from fault_invariants import Sent
 
 from smsgate.config import load_config
@@ -125,6 +125,42 @@ def vendor_and_clevertap(
     )
     with vendor, FakeCleverTapServer() as clevertap:
         yield vendor, clevertap
+
+
+class Scene(NamedTuple):
+    """Where the gateway is to listen, the vendor and CleverTap serving, its config file."""
+
+    url: str
+    port: int
+    vendor: SandboxServer
+    clevertap: FakeCleverTapServer
+    config: Path
+
+
+@contextmanager
+def scene(
+    database_url: str,
+    folder: Path,
+    *,
+    report_delay: float = 0.2,
+    dispatch: dict[str, Any] | None = None,
+    delivery: dict[str, Any] | None = None,
+) -> Iterator[Scene]:
+    """:func:`vendor_and_clevertap` for a gateway on a free port, with its config in
+    ``folder`` (``dispatch`` and ``delivery`` as for :func:`write_config`); the gateway
+    itself is the caller's to run."""
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    with vendor_and_clevertap(url, report_delay=report_delay) as (vendor, clevertap):
+        config = write_config(
+            folder / "smsgate.toml",
+            database_url,
+            vendor.url,
+            clevertap.callback_url,
+            dispatch=dispatch,
+            delivery=delivery,
+        )
+        yield Scene(url, port, vendor, clevertap, config)
 
 
 @contextmanager

@@ -6,9 +6,8 @@ from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
-from conftest import free_port
 from fault_invariants import OUTBOX, assert_invariants, observe, settled, wait_for
-from fault_scene import Client, gateway_in_process, texts, vendor_and_clevertap, write_config
+from fault_scene import Client, gateway_in_process, scene, texts
 
 pytestmark = pytest.mark.faults
 
@@ -18,13 +17,8 @@ OUTAGE = 2.0
 def test_reports_held_back_by_a_clevertap_outage_arrive_once_when_it_recovers(
     database_url: str, engine: sa.Engine, tmp_path: Path
 ) -> None:
-    port = free_port()
-    gateway_url = f"http://127.0.0.1:{port}"
-    client = Client(gateway_url)
-    with vendor_and_clevertap(gateway_url) as (vendor, clevertap):
-        config = write_config(
-            tmp_path / "smsgate.toml", database_url, vendor.url, clevertap.callback_url
-        )
+    with scene(database_url, tmp_path) as (url, port, vendor, clevertap, config):
+        client = Client(url)
         with gateway_in_process(config, port):
             clevertap.outage(503, seconds=OUTAGE)
             assert client.post(texts("outage", 30)) == 202

@@ -19,9 +19,8 @@ import httpx
 import pytest
 import sqlalchemy as sa
 from child_processes import Process
-from conftest import free_port
 from fault_invariants import OUTBOX, Sent, Summary, assert_invariants, observe, settled, wait_for
-from fault_scene import Client, Poster, serve, texts, vendor_and_clevertap, write_config
+from fault_scene import Client, Poster, scene, serve, texts
 
 from smsgate.testing.harness import FakeCleverTapServer, SandboxServer
 
@@ -94,13 +93,8 @@ def report_delay() -> float:
 def stage(
     database_url: str, engine: sa.Engine, tmp_path: Path, report_delay: float
 ) -> Iterator[Stage]:
-    port = free_port()
-    gateway_url = f"http://127.0.0.1:{port}"
-    with vendor_and_clevertap(gateway_url, report_delay=report_delay) as (vendor, clevertap):
-        config = write_config(
-            tmp_path / "smsgate.toml", database_url, vendor.url, clevertap.callback_url
-        )
-        stage = Stage(engine, vendor, clevertap, config, port, tmp_path)
+    with scene(database_url, tmp_path, report_delay=report_delay) as set_up:
+        stage = Stage(engine, set_up.vendor, set_up.clevertap, set_up.config, set_up.port, tmp_path)
         try:
             yield stage
         finally:

@@ -10,19 +10,18 @@ import os
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
 import sqlalchemy as sa
-from conftest import free_port
 from fault_invariants import MESSAGES, assert_invariants, observe, settled, wait_for
 from fault_scene import (
     Client,
     Poster,
     gateway_in_process,
+    scene,
     texts,
-    vendor_and_clevertap,
-    write_config,
 )
 from private_postgres import PrivatePostgres, unavailable
 
@@ -34,7 +33,10 @@ pytestmark = pytest.mark.faults
 DOWN = 2.0
 #: Leases that outlast the outage: a write that fails while the database is down is retried
 #: while the lease holds (see smsgate.storage.retry).
-LEASES = {"dispatch": {"lease": 6.0}, "delivery": {"relay_lease": 6.0, "relay_timeout": 2.5}}
+LEASES: dict[str, Any] = {
+    "dispatch": {"lease": 6.0},
+    "delivery": {"relay_lease": 6.0, "relay_timeout": 2.5},
+}
 
 
 @pytest.fixture(scope="module")
@@ -68,14 +70,9 @@ def url_of(engine: sa.Engine) -> str:
 def test_a_postgresql_restart_mid_run_is_ridden_out_without_restarting_the_gateway(
     cluster: PrivatePostgres, engine: sa.Engine, tmp_path: Path
 ) -> None:
-    port = free_port()
-    gateway_url = f"http://127.0.0.1:{port}"
-    client = Client(gateway_url)
     readiness: list[tuple[int, str]] = []
-    with vendor_and_clevertap(gateway_url) as (vendor, clevertap):
-        config = write_config(
-            tmp_path / "smsgate.toml", url_of(engine), vendor.url, clevertap.callback_url, **LEASES
-        )
+    with scene(url_of(engine), tmp_path, **LEASES) as (url, port, vendor, clevertap, config):
+        client = Client(url)
         with (
             gateway_in_process(config, port),
             Poster(client, "pg-restart", 10, pause=0.05, stop_on_error=False) as poster,
@@ -84,13 +81,13 @@ def test_a_postgresql_restart_mid_run_is_ridden_out_without_restarting_the_gatew
             cluster.stop()
             down_at = time.monotonic()
             while time.monotonic() - down_at < DOWN:
-                answer = httpx.get(f"{gateway_url}/readyz", timeout=5)
+                answer = httpx.get(f"{url}/readyz", timeout=5)
                 readiness.append((answer.status_code, answer.json()["database"]))
                 time.sleep(0.1)
             up_at = time.monotonic()
             cluster.start()
             wait_for(
-                lambda: httpx.get(f"{gateway_url}/readyz").status_code == 200,
+                lambda: httpx.get(f"{url}/readyz").status_code == 200,
                 "the gateway to be ready again",
             )
             answered = poster.answered()
@@ -112,13 +109,8 @@ def test_a_postgresql_restart_mid_run_is_ridden_out_without_restarting_the_gatew
 def test_a_vendor_answer_that_comes_while_the_database_is_down_is_recorded_once_it_is_back(
     cluster: PrivatePostgres, engine: sa.Engine, tmp_path: Path
 ) -> None:
-    port = free_port()
-    gateway_url = f"http://127.0.0.1:{port}"
-    client = Client(gateway_url)
-    with vendor_and_clevertap(gateway_url) as (vendor, clevertap):
-        config = write_config(
-            tmp_path / "smsgate.toml", url_of(engine), vendor.url, clevertap.callback_url, **LEASES
-        )
+    with scene(url_of(engine), tmp_path, **LEASES) as (url, port, vendor, clevertap, config):
+        client = Client(url)
         # The vendor takes the message at once and answers 1.5 s later.
         httpx.post(f"{vendor.url}/sandbox/faults", json={"delay": 1.5}).raise_for_status()
         with gateway_in_process(config, port):
@@ -142,13 +134,8 @@ def test_a_vendor_answer_that_comes_while_the_database_is_down_is_recorded_once_
 def test_a_batch_clevertap_took_while_the_database_was_down_is_not_sent_to_it_again(
     cluster: PrivatePostgres, engine: sa.Engine, tmp_path: Path
 ) -> None:
-    port = free_port()
-    gateway_url = f"http://127.0.0.1:{port}"
-    client = Client(gateway_url)
-    with vendor_and_clevertap(gateway_url) as (vendor, clevertap):
-        config = write_config(
-            tmp_path / "smsgate.toml", url_of(engine), vendor.url, clevertap.callback_url, **LEASES
-        )
+    with scene(url_of(engine), tmp_path, **LEASES) as (url, port, vendor, clevertap, config):
+        client = Client(url)
         # CleverTap takes the POST at once and answers 1.5 s later.
         clevertap.latency(1.5)
         with gateway_in_process(config, port):
