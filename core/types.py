@@ -203,7 +203,9 @@ class DeliveryEvent:
 
     :param vendor_id: the id the vendor gave at submission (:attr:`SendResult.vendor_id`).
     :param kind: one of :class:`EventKind`.
-    :param occurred_at: when the vendor says it happened, timezone-aware.
+    :param occurred_at: when the vendor says it happened, timezone-aware. For a click or a
+        reply give the vendor's own time: two with the same time and content are taken as
+        one repeated by the vendor, and relayed to CleverTap once.
     :param to: the recipient in E.164 when the report names it; needed to tell apart
         several numbers sent under one vendor id.
     :param code: CleverTap failure code "900" to "920" (failed only).

@@ -1,10 +1,13 @@
-"""The relay outbox: what CleverTap is still to hear, one row per (message, event).
+"""The relay outbox: what CleverTap is still to hear, one row per event to tell.
 
 Rows are added in the same transaction as the status change they report, so a report is
 never stored without its relay row, nor the other way round. The unique ``(message_pk,
-event)`` pair makes each event reach CleverTap once however often it is enqueued: a
-duplicate vendor report, a second process, a retried transaction all hit the constraint
-and add nothing.
+event, occurrence)`` triple makes each event reach CleverTap once however often it is
+enqueued: a duplicate vendor report, a second process, a retried transaction all hit the
+constraint and add nothing. ``delivered`` and ``failed`` have an empty occurrence (one per
+message: the first final report wins); a click or a reply has the digest of its record, its
+time and content (:func:`occurrence`), so that every distinct click and reply is relayed
+once, a ``STOP`` after a ``YES`` included.
 
 Every path into a final status calls :func:`enqueue_relay` in its own transaction: the
 intake's rejects (:mod:`smsgate.storage.intake`), the dispatcher's final failures and
@@ -22,6 +25,8 @@ row is still ours (``lease_owner = :me``).
 
 from __future__ import annotations
 
+import hashlib
+import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -45,6 +50,7 @@ __all__ = [
     "due_nicknames",
     "enqueue_record",
     "enqueue_relay",
+    "occurrence",
     "purge_done",
     "settle",
 ]
@@ -57,6 +63,8 @@ DONE = "done"
 DEAD = "dead"
 
 _FINAL = {MessageStatus.DELIVERED.value: "delivered", MessageStatus.FAILED.value: "failed"}
+#: CleverTap's events that may happen more than once to one message.
+_REPEATABLE = frozenset({"clicked", "replied"})
 #: ``state = 'pending'`` for statements that pick rows by id. Written as an expression, not
 #: the column: with a list of ids and ``state = ?``, SQLite (which has no statistics on its
 #: own) walks the pending part of the due index, the whole backlog, instead of looking the
@@ -67,7 +75,7 @@ _STILL_PENDING = sa.func.coalesce(OUTBOX.c.state, "") == PENDING
 #: so that SQLAlchemy finds its compiled form in its cache.
 _ENQUEUE = {
     is_postgresql: dialect.insert(OUTBOX)
-    .on_conflict_do_nothing(index_elements=["message_pk", "event"])
+    .on_conflict_do_nothing(index_elements=["message_pk", "event", "occurrence"])
     .execution_options(preserve_rowcount=True)
     for is_postgresql, dialect in ((False, sqlite), (True, postgresql))
 }
@@ -128,7 +136,11 @@ def enqueue_record(
     entries: Sequence[tuple[int, str, str, Mapping[str, Any]]],
     now: datetime,
 ) -> int:
-    """Queue ``(message_pk, nickname, event, record)`` rows; an existing pair is kept as is."""
+    """Queue ``(message_pk, nickname, event, record)`` rows; one already queued is kept as is.
+
+    "Already queued" means: the same message's ``delivered`` or ``failed``, whatever its
+    record says, or a click or reply with the same :func:`occurrence`.
+    """
     if not entries:
         return 0
     values = [
@@ -136,6 +148,7 @@ def enqueue_record(
             "message_pk": pk,
             "nickname": nickname,
             "event": event,
+            "occurrence": occurrence(event, record),
             "record": dict(record),
             "state": PENDING,
             "attempts": 0,
@@ -150,6 +163,19 @@ def enqueue_record(
     ]
     statement = _ENQUEUE[connection.dialect.name == "postgresql"]
     return int(connection.execute(statement, values).rowcount)
+
+
+def occurrence(event: str, record: Mapping[str, Any]) -> str:
+    """What tells one ``clicked`` or ``replied`` record from another of the same message.
+
+    The digest of the whole record (``ts``, the URL or the reply text and number): a vendor
+    sending the same click twice gives the same occurrence, a second click at another time
+    another one. Empty for ``delivered`` and ``failed``, which happen once per message.
+    """
+    if event not in _REPEATABLE:
+        return ""
+    canonical = json.dumps(record, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return hashlib.sha256(canonical.encode()).hexdigest()[:32]
 
 
 @dataclass(frozen=True, slots=True)

@@ -16,7 +16,9 @@ Every report is kept as a :class:`~smsgate.storage.models.MessageEvent` whether 
 moved the status (``payload.applied`` says which), with the vendor's raw fields, secrets
 masked. A report that moved the message to ``delivered`` or ``failed`` queues CleverTap's
 record in the same transaction; ``clicked`` and ``replied`` are queued without touching the
-status (the first of each per message; CleverTap does not deduplicate).
+status, each distinct click and reply once (a vendor's repeat of one is recognised by its
+time and content, :func:`smsgate.delivery.outbox.occurrence`; CleverTap does not
+deduplicate).
 """
 
 from __future__ import annotations

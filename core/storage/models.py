@@ -213,11 +213,15 @@ class DeliveryInbox(SQLModel, table=True):
 
 
 class RelayOutbox(SQLModel, table=True):
-    """One event to tell CleverTap about one message: at most one row per (message, event)."""
+    """One event to tell CleverTap about one message.
+
+    At most one row per (message, event, occurrence): one ``delivered`` or ``failed`` per
+    message, one ``clicked`` or ``replied`` per distinct click or reply.
+    """
 
     __tablename__ = "relay_outbox"
     __table_args__ = (
-        sa.UniqueConstraint("message_pk", "event", name="uq_relay_outbox_message_event"),
+        sa.UniqueConstraint("message_pk", "event", "occurrence", name="uq_relay_outbox_occurrence"),
         sa.Index("ix_relay_outbox_due", "state", "nickname", "next_attempt_at"),
     )
 
@@ -227,6 +231,10 @@ class RelayOutbox(SQLModel, table=True):
     nickname: str = Field(max_length=63)
     #: CleverTap's event: ``delivered``, ``failed``, ``clicked`` or ``replied``.
     event: str = Field(max_length=16)
+    #: Which click or reply this is: a digest of its record (time and content), so that a
+    #: vendor's repeat of one reply adds nothing and a second reply is relayed too. Empty
+    #: for ``delivered`` and ``failed``, which happen once per message.
+    occurrence: str = Field(default="", max_length=64)
     #: The record exactly as CleverTap receives it under ``data`` (ts, meta, …).
     record: dict[str, Any] = Field(default_factory=dict, sa_type=sa.JSON)
     #: ``pending`` (waiting or leased), ``done`` or ``dead`` (refused; not retried).

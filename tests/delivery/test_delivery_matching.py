@@ -267,6 +267,50 @@ def test_clicks_and_replies_are_relayed_once_each_without_touching_the_status(en
     assert len(relays(engine)) == 2
 
 
+def test_every_distinct_reply_and_click_is_relayed_and_a_vendors_repeat_is_not(engine):
+    accept(engine, ["m1."])
+    dispatch(engine, submitted={"m1.": "tx-1"})
+    yes = report("tx-1", EventKind.REPLIED, incoming_text="YES", to_phone="5555")
+    stop = report("tx-1", EventKind.REPLIED, at=LATER, incoming_text="STOP", to_phone="5555")
+    offer = report("tx-1", EventKind.CLICKED, url="https://acme.in/offer")
+    again = report("tx-1", EventKind.CLICKED, at=LATER, url="https://acme.in/offer")
+
+    store_reports(engine, NICK, [yes, offer], LATER)
+    store_reports(engine, NICK, [yes, stop, offer, again, stop], LATER)
+
+    assert sorted(
+        (event, record.get("incomingText") or record["url"], record["ts"])
+        for event, _, record in relayed(engine)
+    ) == [
+        ("clicked", "https://acme.in/offer", int(START.timestamp())),
+        ("clicked", "https://acme.in/offer", int(LATER.timestamp())),
+        ("replied", "STOP", int(LATER.timestamp())),
+        ("replied", "YES", int(START.timestamp())),
+    ]
+    assert len(events(engine, "m1.")) == 2 + 7
+
+
+def test_a_second_final_report_adds_no_second_record_whatever_it_says(engine):
+    accept(engine, ["m1.", "m2."])
+    dispatch(engine, submitted={"m1.": "tx-1", "m2.": "tx-2"})
+
+    store_reports(engine, NICK, [report("tx-1"), report("tx-2", description="DELIVRD")], LATER)
+    store_reports(
+        engine,
+        NICK,
+        [
+            report("tx-1", at=LATER, description="again"),
+            report("tx-2", EventKind.FAILED, code="901"),
+        ],
+        LATER,
+    )
+
+    assert sorted((event, meta) for event, meta, _ in relayed(engine)) == [
+        ("delivered", "m1."),
+        ("delivered", "m2."),
+    ]
+
+
 def test_reports_about_untracked_messages_are_stored_but_never_relayed(engine):
     from message_builders import MESSAGES
 

@@ -1,13 +1,15 @@
 """Random orders and duplicates of reports and send results, against the real database.
 
 Hypothesis drives one message through any interleaving of: a vendor report (buffered,
-delivered, failed with or without a code, clicked), a repeat of an earlier report, several
-earlier reports stored in one transaction (as concurrent requests are), the send
-result that stores the vendor id (through the dispatcher's own transaction, which matches
-early reports), a repeat of the send result's matching, and the inbox sweep. After every
-step the stored state must equal what a simple model says: the status is the highest-ranked
-report's, the first final report wins, a code once stored stays, each CleverTap event is
-queued at most once and only for what happened, and every report is kept somewhere.
+delivered, failed with or without a code, a click or a reply at one of a few times), a
+repeat of an earlier report, several earlier reports stored in one transaction (as
+concurrent requests are), the send result that stores the vendor id (through the
+dispatcher's own transaction, which matches early reports), a repeat of the send result's
+matching, and the inbox sweep. After every step the stored state must equal what a simple
+model says: the status is the highest-ranked report's, the first final report wins, a code
+once stored stays, CleverTap's final event is queued at most once and each distinct click
+and reply once (a repeat adds nothing), only for what happened, and every report is kept
+somewhere.
 """
 
 from __future__ import annotations
@@ -34,7 +36,14 @@ from smsgate.delivery.reports import Report
 from smsgate.types import EventKind
 
 RANK = {"accepted": 0, "submitted": 20, "buffered": 30, "delivered": 100, "failed": 100}
-KINDS = [EventKind.BUFFERED, EventKind.DELIVERED, EventKind.FAILED, EventKind.CLICKED]
+KINDS = [
+    EventKind.BUFFERED,
+    EventKind.DELIVERED,
+    EventKind.FAILED,
+    EventKind.CLICKED,
+    EventKind.REPLIED,
+]
+_REPEATABLE = (EventKind.CLICKED, EventKind.REPLIED)
 REPORT_KINDS = [kind.value for kind in KINDS]
 
 
@@ -62,7 +71,8 @@ class ReportMachine(RuleBasedStateMachine):
         self.waiting: list[Report] = []
         self.status = "accepted"
         self.code: str | None = None
-        self.clicked = False
+        #: The distinct clicks and replies matched so far: (event, second).
+        self.clicks_and_replies: set[tuple[str, int]] = set()
         self.delivered_reports = 0
         self.highest_rank_seen = 0
 
@@ -72,8 +82,9 @@ class ReportMachine(RuleBasedStateMachine):
         if not self.sent:
             self.waiting.append(item)
             return
-        if item.kind is EventKind.CLICKED:
-            self.clicked = True
+        if item.kind in _REPEATABLE:
+            second = int((item.occurred_at - START).total_seconds())
+            self.clicks_and_replies.add((item.kind.value, second))
             return
         target = item.kind.value
         if RANK[target] > RANK[self.status]:
@@ -90,12 +101,15 @@ class ReportMachine(RuleBasedStateMachine):
         target=reports,
         kind=st.sampled_from(KINDS),
         code=st.none() | st.sampled_from(["901", "914", "916"]),
-        second=st.integers(min_value=0, max_value=59),
+        # A few seconds only: the same click or reply comes again by chance as well.
+        second=st.integers(min_value=0, max_value=3),
     )
     def vendor_reports(self, kind: EventKind, code: str | None, second: int) -> Report:
         fields: dict[str, Any] = {"code": code} if kind is EventKind.FAILED else {}
         if kind is EventKind.CLICKED:
             fields = {"url": "https://acme.in/x"}
+        if kind is EventKind.REPLIED:
+            fields = {"incoming_text": "STOP"}
         item = report(self.vendor_id, kind, at=START + timedelta(seconds=second), **fields)
         self._deliver(item)
         return item
@@ -168,12 +182,13 @@ class ReportMachine(RuleBasedStateMachine):
             rows = connection.execute(
                 sa.select(OUTBOX.c.event, OUTBOX.c.record).where(OUTBOX.c.message_pk == self.pk)
             ).all()
-        events = sorted(row.event for row in rows)
-        expected = sorted(
-            ([self.status] if self.status in ("delivered", "failed") else [])
-            + (["clicked"] if self.clicked else [])
+        start = int(START.timestamp())
+        relayed = sorted(
+            (row.event, row.record["ts"] - start if row.event in ("clicked", "replied") else 0)
+            for row in rows
         )
-        assert events == expected
+        final = [(self.status, 0)] if self.status in ("delivered", "failed") else []
+        assert relayed == sorted(final + list(self.clicks_and_replies))
         for row in rows:
             assert row.record["meta"] == self.message_id
             if row.event == "failed":

@@ -135,6 +135,85 @@ def test_stored_messages_and_events_survive_the_upgrade_to_head(empty_database_u
         engine.dispose()
 
 
+def test_queued_relays_keep_their_place_across_the_occurrence_revision(empty_database_url):
+    # 0005 lets a message have several clicks and replies queued: what was queued before
+    # stays queued once, and going back keeps the first click of the message.
+    upgrade(empty_database_url, "0004")
+    engine = create_engine(empty_database_url)
+    now = datetime(2026, 1, 1, tzinfo=UTC).replace(tzinfo=None)
+    messages = sa.table(
+        "messages",
+        *(sa.column(name) for name in ["id", "nickname", "message_id", "tracked", "to"]),
+        *(sa.column(name) for name in ["raw_to", "extras", "encoding", "segments"]),
+        *(sa.column(name) for name in ["status", "status_rank", "attempts"]),
+        *(sa.column(name) for name in ["next_attempt_at", "created_at", "updated_at"]),
+    )
+    columns = ["message_pk", "nickname", "event", "state", "attempts", "next_attempt_at"]
+    columns += ["created_at", "updated_at"]
+    outbox = sa.table(
+        "relay_outbox", sa.column("record", sa.JSON), *(sa.column(name) for name in columns)
+    )
+    outbox_now = sa.table(
+        "relay_outbox",
+        sa.column("record", sa.JSON),
+        *(sa.column(name) for name in [*columns, "occurrence"]),
+    )
+
+    def queued(event: str, ts: int) -> dict[str, object]:
+        return {
+            "message_pk": 1,
+            "nickname": "pingbix-in",
+            "event": event,
+            "record": {"ts": ts, "meta": "m-1."},
+            "state": "pending",
+            "attempts": 0,
+            "next_attempt_at": now,
+            "created_at": now,
+            "updated_at": now,
+        }
+
+    try:
+        with engine.begin() as connection:
+            connection.execute(
+                messages.insert().values(
+                    id=1,
+                    nickname="pingbix-in",
+                    message_id="m-1.",
+                    tracked=True,
+                    to="+919876543210",
+                    raw_to="9876543210",
+                    extras="{}",
+                    encoding="gsm7",
+                    segments=1,
+                    status="delivered",
+                    status_rank=100,
+                    attempts=1,
+                    next_attempt_at=now,
+                    created_at=now,
+                    updated_at=now,
+                )
+            )
+            connection.execute(outbox.insert(), [queued("delivered", 1), queued("clicked", 2)])
+        upgrade(empty_database_url)
+        with engine.begin() as connection:
+            stored = connection.execute(
+                sa.text("SELECT event, occurrence FROM relay_outbox ORDER BY id")
+            ).all()
+            assert [tuple(row) for row in stored] == [("delivered", ""), ("clicked", "")]
+            connection.execute(
+                outbox_now.insert(), [{**queued("clicked", 3), "occurrence": "a second click"}]
+            )
+        downgrade(empty_database_url, "0004")
+        with engine.connect() as connection:
+            kept = connection.execute(sa.select(outbox.c.event, outbox.c.record)).all()
+        assert sorted((event, record["ts"]) for event, record in kept) == [
+            ("clicked", 2),
+            ("delivered", 1),
+        ]
+    finally:
+        engine.dispose()
+
+
 def test_models_module_declares_every_table_the_migrations_create():
     # The migration environment compares against this metadata: a table declared elsewhere
     # and never imported would go unnoticed.
