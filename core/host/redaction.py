@@ -34,6 +34,7 @@ if TYPE_CHECKING:
     from smsgate.config import Config
 
 __all__ = [
+    "IDENTIFIERS",
     "LOGGERS",
     "MASK",
     "hide_secrets",
@@ -48,6 +49,8 @@ __all__ = [
 #: The loggers that write URLs (kept for :func:`redact_logs`).
 LOGGERS = ("uvicorn.access", "httpx")
 MASK = "****"
+#: Keys whose values :func:`mask_data` keeps as they are: ids, not text anyone wrote.
+IDENTIFIERS = frozenset({"message_id", "meta", "vendor_id"})
 #: Shorter values would mask ordinary words; config tokens are at least 8 characters.
 _SHORTEST_SECRET = 4
 
@@ -117,11 +120,20 @@ def redact(text: str) -> str:
 
 
 def mask_data(value: Any) -> Any:
-    """JSON-like ``value`` with every registered secret masked in its strings."""
+    """JSON-like ``value`` with every registered secret masked in its strings.
+
+    Identifiers (:data:`IDENTIFIERS`) are left exactly as they are: CleverTap's message ids
+    are echoed byte for byte, and an operator compares them with CleverTap's and the
+    vendor's; a short vendor password such as ``1200`` would otherwise be masked out of
+    every id that happens to contain those digits.
+    """
     if isinstance(value, str):
         return hide_secrets(value)
     if isinstance(value, Mapping):
-        return {key: mask_data(item) for key, item in value.items()}
+        return {
+            key: item if key in IDENTIFIERS and isinstance(item, str) else mask_data(item)
+            for key, item in value.items()
+        }
     if isinstance(value, list | tuple):
         return [mask_data(item) for item in value]
     return value
