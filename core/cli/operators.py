@@ -75,6 +75,12 @@ def _print_json(value: BaseModel | list[Any] | dict[str, Any]) -> None:
     click.echo(json.dumps(mask_data(data), indent=2, ensure_ascii=False))
 
 
+def _body(detail: Any) -> str:
+    if detail.body is not None:
+        return str(detail.body)
+    return "(from the template)" if detail.template_id else "-"
+
+
 def _when(moment: Any) -> str:
     return moment.strftime("%Y-%m-%d %H:%M:%S") if moment is not None else "-"
 
@@ -220,7 +226,7 @@ def show_message(config_path: Path | None, key: str, as_json: bool) -> None:
         ("vendor id", detail.vendor_id or "-"),
         ("attempts", str(detail.attempts)),
         ("created", _when(detail.created_at) + " UTC"),
-        ("body", detail.body if detail.body is not None else "(template)"),
+        ("body", _body(detail)),
         ("actions", ", ".join(detail.actions) or "none"),
     ]
     for name, value in facts:

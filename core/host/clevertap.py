@@ -42,11 +42,13 @@ async def send(request: Request) -> Answer:
     decode = await _decoder(request, gateway.config.settings.gateway.max_body_bytes)
     # Decoding, checking and storing are CPU and database work: keep them off the event loop.
     try:
-        result = await run_in_threadpool(_accept, gateway, provider, decode)
+        failed, result = await run_in_threadpool(_accept, gateway, provider, decode)
     except RequestError as exc:
         if exc.status_code != 400:
             raise
         return _answer(400, accepted=0, duplicates=0, untracked=0, rejected=[], error=exc.message)
+    # For the metrics: which rejects became failed messages, the answer cannot tell.
+    request.state.failed_stored = failed
     if result["accepted"] == 0 and result["duplicates"] == 0:
         return _answer(400, **result, error="no valid record in the request")
     if result["accepted"]:
@@ -77,17 +79,28 @@ async def _decoder(request: Request, limit: int) -> Decoder:
     )
 
 
-def _accept(gateway: Gateway, provider: Provider, decode: Decoder) -> dict[str, Any]:
+def _accept(gateway: Gateway, provider: Provider, decode: Decoder) -> tuple[int, dict[str, Any]]:
+    """Decode, check and store; the rejected records stored as failed, and the answer."""
     records = decode()
     now = utcnow()
     rows: list[dict[str, Any]] = []
     rejections: list[Rejection] = []
     country = provider.settings.default_country
     nickname = provider.nickname
+    # The first record with a message_id decides, valid or not, as the first request with
+    # it would: a later one in the same request is a duplicate.
+    seen: set[str] = set()
+    repeats = 0
     for index, record in enumerate(records):
         prepared = prepare_record(
             index, record, nickname=nickname, default_country=country, now=now
         )
+        message_id = _tracked_id(prepared)
+        if message_id is not None:
+            if message_id in seen:
+                repeats += 1
+                continue
+            seen.add(message_id)
         if isinstance(prepared, Rejection):
             rejections.append(prepared)
         else:
@@ -96,14 +109,20 @@ def _accept(gateway: Gateway, provider: Provider, decode: Decoder) -> dict[str, 
         outcome = store_records(gateway.engine, nickname, rows, rejections, now)
     except OperationalError:
         raise RequestError(503, "the database is unavailable; nothing was stored") from None
-    return {
+    return outcome.failed, {
         "accepted": outcome.accepted,
-        "duplicates": outcome.duplicates,
+        "duplicates": outcome.duplicates + repeats,
         "untracked": outcome.untracked,
         "rejected": [
             {"index": r.index, "message_id": r.message_id, "error": r.error} for r in rejections
         ],
     }
+
+
+def _tracked_id(prepared: dict[str, Any] | Rejection) -> str | None:
+    if isinstance(prepared, Rejection):
+        return prepared.message_id
+    return prepared["message_id"] if prepared["tracked"] else None
 
 
 def _answer(status: int, **body: Any) -> Answer:

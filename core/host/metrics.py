@@ -330,10 +330,9 @@ def observe_intake(handler: Handler) -> Handler:
             duplicates = _count(answer, "duplicates")
             rejected = answer.get("rejected")
             rejected = rejected if isinstance(rejected, list) else []
-            # A rejected record with a message id is stored as failed (CleverTap hears of it).
-            failed = sum(
-                1 for item in rejected if isinstance(item, dict) and item.get("message_id")
-            )
+            # Rejected records stored as failed messages (CleverTap hears of them); a resent
+            # one is not stored twice.
+            failed = getattr(request.state, "failed_stored", 0)
             for outcome, count in (
                 ("accepted", accepted),
                 ("duplicate", duplicates),

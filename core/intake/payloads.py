@@ -9,10 +9,11 @@ them itself; :mod:`smsgate.intake.records` judges each one.
 from __future__ import annotations
 
 import json
+import sys
 from collections.abc import Mapping
 
 from smsgate.errors import RequestError
-from smsgate.intake.records import json_type
+from smsgate.intake.records import MAX_EXTRAS, extras_size, json_type
 
 BATCH_KEY = "messages"
 MAX_RECORDS = 1000
@@ -40,6 +41,11 @@ def records_from_json(body: bytes) -> list[object]:
     except RecursionError:
         raise RequestError(400, "the JSON is nested too deeply") from None
     except ValueError as exc:
+        if "int_max_str_digits" in str(exc):
+            # Python's own words would point the client at a Python setting.
+            raise RequestError(
+                400, f"the JSON holds a number of more than {sys.get_int_max_str_digits()} digits"
+            ) from None
         raise RequestError(400, f"the body is not valid JSON: {exc}") from None
     if not isinstance(document, dict):
         raise RequestError(400, f"the JSON body must be an object, not {json_type(document)}")
@@ -57,12 +63,40 @@ def records_from_json(body: bytes) -> list[object]:
     shared = {key: value for key, value in document.items() if key != BATCH_KEY}
     if not shared:
         return list(batch)
-    # The record's own value wins over a global one.
-    return [{**shared, **record} if isinstance(record, dict) else record for record in batch]
+    # Copied into each of up to a thousand records: a few kilobytes of global keys would
+    # be stored a thousand times over.
+    try:
+        size = extras_size(shared)
+    except RecursionError:
+        raise RequestError(400, "the global keys are nested too deeply") from None
+    if size > MAX_EXTRAS:
+        raise RequestError(
+            400,
+            f"the global keys beside `{BATCH_KEY}` take {size} characters, and every record "
+            f"would keep a copy; at most {MAX_EXTRAS} are allowed",
+        )
+    return [_with_globals(shared, record) for record in batch]
+
+
+def _with_globals(shared: Mapping[str, object], record: object) -> object:
+    """``record`` with the global keys it does not set itself; null or "" sets nothing."""
+    if not isinstance(record, dict):
+        return record
+    merged = dict(shared)
+    for key, value in record.items():
+        if key in shared and (value is None or value == ""):
+            continue
+        merged[key] = value
+    return merged
 
 
 def record_from_pairs(pairs: Mapping[str, str]) -> list[object]:
     """The single record of a form, multipart body or query string."""
     if not pairs:
         raise RequestError(400, "no fields were sent; send at least `to`")
-    return [dict(pairs)]
+    record = dict(pairs)
+    to = record.get("to")
+    if to is not None and to[:1] == " " and to[1:2].isdigit():
+        # `?to=+9198…` with the plus left unencoded: form encoding reads it as a space.
+        record["to"] = "+" + to[1:]
+    return [record]

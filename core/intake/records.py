@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -19,19 +20,29 @@ CANONICAL_KEYS = (*CONTENT_KEYS, "message_id")
 _CANONICAL = frozenset(CANONICAL_KEYS)
 MAX_MESSAGE_ID = 255
 MAX_FIELD = {"to": 64, "template_id": 64, "campaign_id": 128, "message_id": MAX_MESSAGE_ID}
+#: Characters (keys and values) of the keys beyond the canonical ones one record may keep.
+MAX_EXTRAS = 4096
+#: A placeholder CleverTap left as it was (``$$MessageID``): the field was not filled in.
+_UNFILLED = re.compile(r"\$\$[A-Za-z]+")
 INVALID_NUMBER = "910"
 OTHER_ERROR = "900"
 
 
 @dataclass(frozen=True, slots=True)
 class Rejection:
-    """A record we refuse; ``message_id`` is set when CleverTap can be told about it."""
+    """A record we refuse; ``message_id`` is set when CleverTap can be told about it.
+
+    ``to`` (the number in E.164, when it was one) and ``campaign_id`` are kept so that
+    operators find the refused record where they look for the campaign's other messages.
+    """
 
     index: int
     message_id: str | None
     error: str
     code: str
     raw_to: str
+    to: str | None = None
+    campaign_id: str | None = None
 
 
 def prepare_record(
@@ -48,6 +59,7 @@ def prepare_record(
     """
     message_id: str | None = None
     raw_to = ""
+    fields: dict[str, str | None] = {}
     try:
         if not isinstance(record, Mapping):
             raise InvalidRecordError("each entry of `messages` must be a JSON object")
@@ -61,7 +73,18 @@ def prepare_record(
             for key, value in record.items()
             if key not in _CANONICAL and value is not None
         }
+        size = extras_size(extras)
+        if size > MAX_EXTRAS:
+            raise InvalidRecordError(
+                f"the keys beyond {', '.join(CANONICAL_KEYS)} take {size} characters; "
+                f"at most {MAX_EXTRAS} are kept per record"
+            )
         if not raw_to:
+            if _unfilled(record.get("to")):
+                raise InvalidRecordError(
+                    "`to` arrived as the placeholder $$To itself: the profile has no phone "
+                    "number, or the placeholder is misspelt in the provider's template"
+                )
             raise InvalidRecordError("`to` is missing; map it to $$To")
         body, template_id = fields["body"], fields["template_id"]
         if not body and not template_id:
@@ -73,7 +96,15 @@ def prepare_record(
         except InvalidNumberError as exc:
             raise InvalidRecordError(exc.reason, code=INVALID_NUMBER) from None
     except InvalidRecordError as exc:
-        return Rejection(index, message_id, exc.reason, exc.code, raw_to)
+        return Rejection(
+            index,
+            message_id,
+            exc.reason,
+            exc.code,
+            raw_to,
+            to=_number_or_none(raw_to, default_country) if exc.code != INVALID_NUMBER else None,
+            campaign_id=fields.get("campaign_id"),
+        )
 
     info = segment_info(body or "")
     return {
@@ -122,8 +153,31 @@ def parse_template_variables(raw: str | None) -> tuple[str, ...]:
     return tuple(part.strip() for part in text.split(separator))
 
 
+def _number_or_none(raw_to: str, default_country: str | None) -> str | None:
+    if not raw_to:
+        return None
+    try:
+        return normalise_number(raw_to, default_country)
+    except InvalidNumberError:
+        return None
+
+
+def extras_size(extras: Mapping[str, object]) -> int:
+    """Characters of keys and values, values as JSON text unless they are strings."""
+    return sum(
+        len(key) + len(value if isinstance(value, str) else json.dumps(value, ensure_ascii=False))
+        for key, value in extras.items()
+    )
+
+
+def _unfilled(value: object) -> bool:
+    return isinstance(value, str) and _UNFILLED.fullmatch(value) is not None
+
+
 def _canonical(key: str, value: Any) -> str | None:
-    if value is None:
+    # A literal `$$MessageID` stored as an id would make every later record carrying it a
+    # duplicate, never sent: a field CleverTap did not fill in is a field not set.
+    if value is None or _unfilled(value):
         return None
     if key == "template_variables" and isinstance(value, list):
         text = json.dumps([_scalar_text(item) for item in value], ensure_ascii=False)

@@ -9,7 +9,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from operator import itemgetter
-from typing import Any
+from typing import Any, TypeVar
 
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
@@ -26,6 +26,7 @@ EVENTS = MessageEvent.__table__  # type: ignore[attr-defined]
 #: and may simply be run again.
 _RETRYABLE_SQLSTATES = frozenset({"40P01", "40001"})
 _ATTEMPTS = 3
+_T = TypeVar("_T")
 
 #: One lock per SQLite engine: see :func:`_writer_turn`.
 _SQLITE_WRITERS: weakref.WeakKeyDictionary[Engine, threading.Lock] = weakref.WeakKeyDictionary()
@@ -39,6 +40,8 @@ class StoreOutcome:
     accepted: int
     duplicates: int
     untracked: int
+    #: Rejected records stored as failed messages (each new message_id once).
+    failed: int = 0
 
 
 def store_records(
@@ -70,19 +73,19 @@ def store_records(
     )
     failed_rows.sort(key=itemgetter("message_id"))
 
-    def store(connection: sa.Connection) -> int:
+    def store(connection: sa.Connection) -> tuple[int, int]:
         inserted = _insert_new(connection, fresh)
-        if failed_rows:
-            _insert_failed(connection, failed_rows, now)
-        return inserted
+        failed = _insert_failed(connection, failed_rows, now) if failed_rows else 0
+        return inserted, failed
 
     with _writer_turn(engine):
-        inserted = _in_transaction(engine, store)
+        inserted, failed = _in_transaction(engine, store)
     untracked = sum(1 for row in fresh if not row["tracked"])
     return StoreOutcome(
         accepted=inserted,
         duplicates=len(fresh) - inserted + repeated,
         untracked=untracked,
+        failed=failed,
     )
 
 
@@ -106,7 +109,7 @@ def _writer_turn(engine: Engine) -> contextlib.AbstractContextManager[object]:
     return lock
 
 
-def _in_transaction(engine: Engine, work: Callable[[sa.Connection], int]) -> int:
+def _in_transaction(engine: Engine, work: Callable[[sa.Connection], _T]) -> _T:
     """``work`` in one transaction, run again when PostgreSQL aborted it as a deadlock."""
     attempt = 1
     while True:
@@ -137,14 +140,12 @@ def _insert_new(connection: sa.Connection, rows: Sequence[dict[str, Any]]) -> in
     return int(connection.execute(statement, list(rows)).rowcount)
 
 
-def _insert_failed(
-    connection: sa.Connection, rows: Sequence[dict[str, Any]], now: datetime
-) -> None:
-    """Store rejected records that are new, each with its ``rejected`` event."""
+def _insert_failed(connection: sa.Connection, rows: Sequence[dict[str, Any]], now: datetime) -> int:
+    """Store rejected records that are new, each with its ``rejected`` event; how many."""
     statement = _insert_statement(connection).returning(MESSAGES.c.id, MESSAGES.c.message_id)
     stored = connection.execute(statement, list(rows)).all()
     if not stored:
-        return
+        return 0
     by_id = {row["message_id"]: row for row in rows}
     events = [
         {
@@ -162,6 +163,7 @@ def _insert_failed(
     connection.execute(sa.insert(EVENTS), events)
     # CleverTap hears about a reject like about any other failure: queued in this transaction.
     enqueue_relay(connection, [pk for pk, _ in stored], now)
+    return len(stored)
 
 
 def _sqlstate(exc: sa.exc.DBAPIError) -> str | None:
@@ -184,12 +186,12 @@ def _failed_row(nickname: str, rejection: Rejection, now: datetime) -> dict[str,
         "nickname": nickname,
         "message_id": rejection.message_id,
         "tracked": True,
-        "to": "",
+        "to": rejection.to or "",
         "raw_to": rejection.raw_to[:64],
         "body": None,
         "template_id": None,
         "template_variables": None,
-        "campaign_id": None,
+        "campaign_id": rejection.campaign_id,
         "extras": {},
         "encoding": "gsm7",
         "segments": 0,

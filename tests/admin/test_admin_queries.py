@@ -42,6 +42,17 @@ def test_a_number_the_intake_rejected_is_found_as_it_was_sent(engine):
     assert found.items[0].status == "failed"
 
 
+def test_a_record_refused_for_want_of_a_body_is_found_by_its_number_and_campaign(engine):
+    refused = {"to": "9876543299", "campaign_id": "diwali", "message_id": "dw.1."}
+    accept(engine, [refused], START)
+
+    by_number = search_messages(engine, MessageFilter(number="+919876543299"), countries=IN)
+    by_campaign = search_messages(engine, MessageFilter(campaign_id="diwali"))
+
+    assert ids(by_number) == ids(by_campaign) == ["dw.1."]
+    assert by_number.items[0].status == "failed"
+
+
 def test_filters_combine_campaign_status_nickname_and_time(engine):
     accept(engine, texts(3, prefix="old", campaign="diwali"), START)
     accept(engine, texts(3, prefix="new", campaign="diwali"), START + timedelta(hours=2))

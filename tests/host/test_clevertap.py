@@ -248,6 +248,22 @@ def test_message_id_is_stored_and_echoed_byte_for_byte(http, gateway, engine, me
     assert rows[other]["message_id"].encode() == other.encode()
 
 
+def test_a_message_id_is_echoed_whole_even_where_it_holds_a_configured_secret(
+    http, gateway, engine
+):
+    # A vendor password of a few digits can well appear inside CleverTap's ids.
+    message_id = "9999999999.secret-password.1654002362."
+    answer = send(
+        http,
+        gateway,
+        {"to": "123", "body": "hi", "message_id": message_id, "secret-password": "\u0000"},
+    )
+
+    [rejected] = answer.json()["rejected"]
+    assert rejected["message_id"] == message_id
+    assert "secret-password" not in rejected["error"]
+
+
 @pytest.mark.parametrize("message_id", [None, ""], ids=["absent", "empty"])
 def test_record_without_message_id_is_accepted_with_a_generated_id_as_untracked(
     http, gateway, engine, message_id

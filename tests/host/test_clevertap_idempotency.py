@@ -100,6 +100,27 @@ def test_same_message_id_twice_in_one_batch_is_stored_once(http, gateway, engine
     }
 
 
+@pytest.mark.parametrize("invalid_first", [False, True], ids=["valid-first", "invalid-first"])
+def test_a_repeated_id_in_one_batch_is_a_duplicate_of_its_first_record_valid_or_not(
+    http, gateway, engine, invalid_first
+):
+    # As across two requests: the first record with an id decides what becomes of it.
+    valid = {"to": NUMBER, "body": "good", "message_id": "twice."}
+    invalid = {"to": "12", "body": "bad", "message_id": "twice."}
+    batch = [invalid, valid] if invalid_first else [valid, invalid]
+
+    answer = send(http, gateway.url, {"messages": batch})
+
+    [row] = rows(engine)
+    assert answer["duplicates"] == 1
+    if invalid_first:
+        assert (answer["accepted"], len(answer["rejected"])) == (0, 1)
+        assert (row["status"], row["failure_code"]) == ("failed", "910")
+    else:
+        assert (answer["accepted"], answer["rejected"]) == (1, [])
+        assert (row["status"], row["body"]) == ("accepted", "good")
+
+
 def test_a_rejected_message_id_sent_again_keeps_its_one_failure(http, gateway, engine):
     bad = {"to": "12", "body": "x", "message_id": "rej."}
     http.post(f"{gateway.url}/clevertap/pingbix-in", json=bad, headers=AUTH)

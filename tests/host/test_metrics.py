@@ -78,6 +78,19 @@ def test_metrics_count_intake_and_callbacks_and_read_the_database(server, engine
     assert not any("made-up" in str(labels) for _, labels in samples)
 
 
+def test_a_rejected_record_sent_again_counts_as_one_failed_message(server):
+    bad = {"to": "12", "body": "x", "message_id": "bad.1."}
+    auth = {"Authorization": f"Bearer {TOKEN}"}
+    for _ in range(3):
+        httpx.post(f"{server.url}/clevertap/pingbix-in", json=bad, headers=auth)
+
+    samples = scrape(server)
+
+    nick = {"nickname": "pingbix-in"}
+    assert value(samples, "smsgate_intake_records_total", outcome="rejected", **nick) == 3
+    assert value(samples, "smsgate_messages_total", status="failed", **nick) == 1
+
+
 def test_a_scrape_with_the_database_gone_still_answers(make_config, tmp_path):
     config = make_config(f"sqlite:///{tmp_path / 'gone.db'}", extra=ADMIN_CONFIG)
     app = create_app(config)

@@ -8,6 +8,7 @@ import pytest
 
 from smsgate.errors import RequestError
 from smsgate.intake.payloads import MAX_RECORDS, record_from_pairs, records_from_json
+from smsgate.intake.records import MAX_EXTRAS
 
 
 def read(document: object) -> list[object]:
@@ -27,6 +28,7 @@ def test_keys_outside_the_batch_apply_to_records_that_do_not_set_them():
                 {"to": "1"},
                 {"to": "2", "template_id": "own"},
                 {"to": "3", "campaign_id": None},
+                {"to": "4", "template_id": ""},
             ],
         }
     )
@@ -34,9 +36,19 @@ def test_keys_outside_the_batch_apply_to_records_that_do_not_set_them():
     assert records == [
         {"template_id": "G", "campaign_id": "C", "to": "1"},
         {"template_id": "own", "campaign_id": "C", "to": "2"},
-        # The record said null itself: its own value wins, as with any other value.
-        {"template_id": "G", "campaign_id": None, "to": "3"},
+        # null or "" is how a record says nothing: an empty $$ placeholder, for one.
+        {"template_id": "G", "campaign_id": "C", "to": "3"},
+        {"template_id": "G", "campaign_id": "C", "to": "4"},
     ]
+
+
+def test_global_keys_too_large_to_copy_into_every_record_refuse_the_batch():
+    with pytest.raises(RequestError) as refused:
+        read({"note": "n" * MAX_EXTRAS, "messages": [{"to": "1"}] * 1000})
+
+    assert refused.value.status_code == 400
+    assert "global keys" in refused.value.message
+    assert len(read({"note": "n" * 100, "messages": [{"to": "1"}] * 1000})) == 1000
 
 
 def test_entries_that_are_not_objects_are_passed_on_to_be_rejected_by_index():
@@ -64,6 +76,7 @@ def test_exactly_1000_records_are_allowed():
         (b'{"messages": "x"}', 400, "must be an array"),
         (b'{"messages": []}', 400, "empty array"),
         (b"[" * 50_000, 400, "nested too deeply"),
+        (b'{"to": ' + b"1" * 5000 + b"}", 400, "a number of more than 4300 digits"),
         (json.dumps({"messages": [{}] * (MAX_RECORDS + 1)}).encode(), 413, "at most 1000"),
     ],
 )
@@ -79,3 +92,10 @@ def test_form_fields_are_one_record_and_no_fields_is_an_error():
     assert record_from_pairs({"to": "1"}) == [{"to": "1"}]
     with pytest.raises(RequestError, match="no fields"):
         record_from_pairs({})
+
+
+def test_a_plus_sent_unencoded_in_a_query_or_form_is_read_back_as_a_plus():
+    # `?to=+6581234567`: form encoding turns the plus into a space.
+    assert record_from_pairs({"to": " 6581234567"}) == [{"to": "+6581234567"}]
+    assert record_from_pairs({"to": "  65 8123"}) == [{"to": "  65 8123"}]
+    assert record_from_pairs({"to": "98765 43210"}) == [{"to": "98765 43210"}]

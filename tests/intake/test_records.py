@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 
 from smsgate.intake.records import (
     INVALID_NUMBER,
+    MAX_EXTRAS,
     OTHER_ERROR,
     Rejection,
     json_type,
@@ -158,6 +159,42 @@ def test_an_unusable_message_id_rejects_the_record_without_an_id(message_id):
 
     assert refused.message_id is None
     assert "`message_id`" in refused.error
+
+
+@pytest.mark.parametrize(
+    ("field", "placeholder"),
+    [
+        ("template_id", "$$TemplateID"),
+        ("template_variables", "$$TemplateVariables"),
+        ("campaign_id", "$$CampaignID"),
+    ],
+)
+def test_a_placeholder_clevertap_left_unfilled_counts_as_not_set(field, placeholder):
+    assert prepare({"to": "9876543210", "body": "x", field: placeholder})[field] is None
+
+
+def test_a_message_id_left_as_its_placeholder_is_untracked_not_a_shared_id():
+    # Stored as it came, it would make every later record with it a duplicate, never sent.
+    rows = [prepare({"to": "9876543210", "body": "x", "message_id": "$$MessageID"}) for _ in "ab"]
+
+    assert [row["tracked"] for row in rows] == [False, False]
+    assert rows[0]["message_id"] != rows[1]["message_id"]
+
+
+def test_a_record_whose_number_is_the_placeholder_itself_says_so():
+    refused = rejection({"to": "$$To", "body": "x", "message_id": "m.1."})
+
+    assert "placeholder $$To itself" in refused.error
+    assert refused.message_id == "m.1."
+
+
+def test_extras_are_kept_up_to_a_size_and_a_larger_record_is_rejected():
+    record = {"to": "9876543210", "body": "x"}
+    kept = prepare({**record, "note": "n" * (MAX_EXTRAS - 4)})
+    refused = rejection({**record, "note": "n" * (MAX_EXTRAS - 3)})
+
+    assert len(kept["extras"]["note"]) == MAX_EXTRAS - 4
+    assert f"at most {MAX_EXTRAS}" in refused.error
 
 
 def test_a_long_extra_key_is_shortened_in_the_reason():

@@ -82,7 +82,7 @@ def test_a_rejection_with_an_id_is_stored_failed_with_a_rejected_event(engine):
         NOW,
     )
 
-    assert outcome == StoreOutcome(accepted=0, duplicates=0, untracked=0)
+    assert outcome == StoreOutcome(accepted=0, duplicates=0, untracked=0, failed=2)
     messages = stored(engine)
     assert set(messages) == {("pingbix-in", "r1"), ("pingbix-in", "r2")}
     failed = messages[("pingbix-in", "r1")]
