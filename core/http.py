@@ -44,6 +44,7 @@ __all__ = [
     "parse_http_date",
     "parse_retry_after",
     "perform",
+    "retry_after_seconds",
     "send_each",
 ]
 
@@ -172,7 +173,14 @@ def parse_retry_after(response: httpx.Response) -> float | None:
     server's clock against itself), else from this machine's clock; a date in the past is
     0. ``None`` when the header is missing, negative or unreadable.
     """
-    value = response.headers.get("retry-after", "").strip()
+    return retry_after_seconds(
+        response.headers.get("retry-after", ""), response.headers.get("date", "")
+    )
+
+
+def retry_after_seconds(value: str, date: str = "") -> float | None:
+    """:func:`parse_retry_after` for a ``Retry-After`` value and the answer's ``Date``."""
+    value = value.strip()
     if not value:
         return None
     try:
@@ -181,7 +189,7 @@ def parse_retry_after(response: httpx.Response) -> float | None:
         when = parse_http_date(value)
         if when is None:
             return None
-        now = parse_http_date(response.headers.get("date", "")) or datetime.now(UTC)
+        now = parse_http_date(date) or datetime.now(UTC)
         return max(0.0, (when - now).total_seconds())
     # float() also reads "inf" and "nan", which no backoff or JSON payload can hold.
     return seconds if math.isfinite(seconds) and seconds >= 0 else None

@@ -22,6 +22,8 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
+from smsgate.http import retry_after_seconds
+
 __all__ = [
     "EVENTS",
     "Answer",
@@ -114,7 +116,9 @@ def judge_answer(status: int, body: bytes, headers: Mapping[str, str] | None = N
     if 200 <= status < 300:
         return Answer(Judgement.DONE, refused=_unprocessed(body))
     if status >= 500 or status in _RETRY_STATUSES:
-        after = _retry_after((headers or {}).get("retry-after"))
+        after = retry_after_seconds(
+            (headers or {}).get("retry-after", ""), (headers or {}).get("date", "")
+        )
         return Answer(Judgement.RETRY, _clip(f"CleverTap answered HTTP {status}: {text}"), after)
     if 300 <= status < 400:
         where = (headers or {}).get("location", "")
@@ -169,16 +173,6 @@ def _records(record: Any, event: str | None = None) -> list[tuple[str | None, st
         own = record.get("event")
         return [(own if isinstance(own, str) else event, meta)]
     return []
-
-
-def _retry_after(value: str | None) -> float | None:
-    if value is None:
-        return None
-    try:
-        seconds = float(value.strip())
-    except ValueError:
-        return None
-    return seconds if seconds >= 0 else None
 
 
 def _clip(text: str) -> str:

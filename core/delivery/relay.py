@@ -87,7 +87,9 @@ def outcome_of(
     for row in leased:
         when = retry_at(row.attempts, now, settings, random)
         if answer.retry_after is not None:
-            when = max(when, now + timedelta(seconds=answer.retry_after))
+            # A Retry-After of years is a "give up": capped, it cannot overflow the clock.
+            wait = min(answer.retry_after, give_up.total_seconds() + 1)
+            when = max(when, now + timedelta(seconds=wait))
         if when - row.created_at > give_up:
             dead[row.id] = f"gave up after {row.attempts} attempts: {reason}"[:512]
         else:

@@ -70,6 +70,12 @@ def test_retry_after_is_read_in_seconds():
 
     assert answer.retry_after == 120.0
     assert judge_answer(503, b"", {"retry-after": "soon"}).retry_after is None
+    assert judge_answer(503, b"", {"retry-after": "inf"}).retry_after is None
+    dated = {
+        "retry-after": "Wed, 25 Nov 2026 10:02:00 GMT",
+        "date": "Wed, 25 Nov 2026 10:00:00 GMT",
+    }
+    assert judge_answer(503, b"", dated).retry_after == 120.0
 
 
 @pytest.mark.parametrize(

@@ -196,6 +196,23 @@ def test_a_retry_after_longer_than_the_backoff_is_honoured(engine, ct, make_rela
     assert relays(engine)[0].next_attempt_at == START + timedelta(seconds=1)
 
 
+@pytest.mark.parametrize("seconds", ["1e12", "99999999999"])
+def test_a_retry_after_of_years_gives_the_record_up_instead_of_breaking_the_relay(
+    engine, make_relay, seconds
+):
+    finals(engine, delivered=1, failed=0)
+    answer = httpx.Response(503, headers={"Retry-After": seconds}, text="maintenance")
+    relay = make_relay(
+        "https://ct.invalid/sms/generic", transport=httpx.MockTransport(lambda _: answer)
+    )
+
+    relay.once()
+
+    row = relays(engine)[0]
+    assert row.state == "dead"
+    assert row.last_error.startswith("gave up after 1 attempts: CleverTap answered HTTP 503")
+
+
 def raising(error: type[httpx.HTTPError]) -> httpx.MockTransport:
     def handler(request: httpx.Request) -> httpx.Response:
         raise error("simulated", request=request)  # type: ignore[call-arg]
