@@ -169,10 +169,10 @@ DLR_STATUS_CODES: Final[dict[str, str]] = {
 #: maps them with the ``error_codes`` option (or here, for everyone).
 DLR_ERROR_CODES: Final[dict[str, str]] = {}
 
-#: :attr:`Dlr.ERROR_CODE` values that mean no error.
-DLR_NO_ERROR: Final = frozenset({"", "0", "00", "000", "0000"})
+#: :attr:`Dlr.ERROR_CODE` values (lower case) that mean no error, besides zeros.
+DLR_NO_ERROR: Final = frozenset({"", "null", "none", "nil", "na", "n/a", "-", "--"})
 #: :attr:`Dlr.DELIVERED_TIME` values that mean "not delivered (yet)".
-DLR_NO_TIME: Final = frozenset({"", "0", "null", "none", "0000-00-00 00:00:00"})
+DLR_NO_TIME: Final = frozenset({"", "0", "null", "none", "nil", "na", "n/a", "-", "--"})
 #: How the report times are written. Assumed, as the zone is: Indian Standard Time.
 DLR_TIME_FORMAT: Final = "%Y-%m-%d %H:%M:%S"
 DLR_TIMEZONE: Final = timezone(timedelta(hours=5, minutes=30), "IST")

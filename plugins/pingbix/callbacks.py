@@ -15,13 +15,18 @@ report                                           event
 ``Status`` SUBMITTED, SENT, PENDING, ACCEPTD …   buffered (not final)
 any other ``Status`` (UNDELIV, EXPIRED …)        failed, code from the table below
 no ``Status``, ``ErrorCode`` not empty or 0      failed, code from ``error_codes`` or 900
-no ``Status``, ``DeliveredTime`` present         delivered
+no ``Status``, ``DeliveredTime`` a time          delivered
 nothing of the above                             buffered: no sign of a failure, and a
                                                  made-up failure would be final
 ===============================================  =========================================
 
 ``Status`` wins over the other fields: the platform stamps a ``DeliveredTime`` on failed
 reports too. ``SUCCESS``/``OK`` are API acknowledgements, not statuses, and are ignored.
+An ``ErrorCode`` of zeros or a placeholder (``null``, ``NA``, ``-`` …) is no error; a
+``DeliveredTime`` that is a placeholder or a zero date (``0000-00-00 00:00``,
+``0001-01-01 00:00:00``, any time before 2001) is no delivery, since the first final report
+wins and a wrong one could never be taken back. A ``DeliveredTime`` in a form we cannot read
+but with real digits in it still says delivered.
 
 Failing statuses and CleverTap's codes (:data:`smsgate_pingbix.api.DLR_STATUS_CODES`):
 
@@ -38,7 +43,8 @@ BLACKLIST, BLACKLISTED                 903    rejected, blacklist
 INVALID                                910    invalid subscriber
 DUPLICATE                              918    duplicate message drop
 FAILED, REJECTD, REJECTED, UNKNOWN,    900    any other error, with Pingbix's words as
-anything else                                 the description
+anything else                                 the description; or the ``error_codes``
+                                              option's code for the report's ``ErrorCode``
 =====================================  =====  =============================================
 
 Times carry no zone; they are read in the ``timezone`` option (default Asia/Kolkata) and
@@ -67,6 +73,9 @@ _MULTIPART = "multipart/form-data"
 _MAX_RECORDS = 1000
 #: len("2026-11-25 14:30:05"), a time written as DLR_TIME_FORMAT.
 _USUAL_LENGTH = 19
+_OTHER = "900"
+#: Report times before this are placeholders for "no time" (epoch seconds have 10 digits).
+_EARLIEST = datetime.fromtimestamp(1_000_000_000, UTC)
 
 
 def parse_callback(request: CallbackRequest, options: PingbixOptions) -> list[DeliveryEvent]:
@@ -112,6 +121,8 @@ def classify(
     if status in api.DLR_ENVELOPE:
         status = ""
     error = fields.get(api.Dlr.ERROR_CODE.lower(), "").strip()
+    if not _is_error(error):
+        error = ""
     delivered_time = fields.get(api.Dlr.DELIVERED_TIME.lower(), "").strip()
     delivered_at = parse_time(delivered_time, zone)
     received_at = parse_time(fields.get(api.Dlr.RECEIVED_TIME.lower(), ""), zone)
@@ -122,11 +133,15 @@ def classify(
         kind = EventKind.BUFFERED
     elif status:
         kind = EventKind.FAILED
-        failed_code = api.DLR_STATUS_CODES.get(status) or _error_code(error, error_codes)
-    elif error not in api.DLR_NO_ERROR:
+        # A status that names the cause decides the code; a generic one (FAILED, REJECTD)
+        # leaves it to the ErrorCode, as the operator's ``error_codes`` maps it.
+        failed_code = api.DLR_STATUS_CODES.get(status, _OTHER)
+        if failed_code == _OTHER:
+            failed_code = _error_code(error, error_codes)
+    elif error:
         kind = EventKind.FAILED
         failed_code = _error_code(error, error_codes)
-    elif delivered_time.lower() not in api.DLR_NO_TIME:
+    elif _says_delivered(delivered_time, zone):
         kind = EventKind.DELIVERED
     else:
         kind = EventKind.BUFFERED
@@ -145,7 +160,27 @@ def classify(
 
 
 def parse_time(text: str, zone: tzinfo) -> datetime | None:
-    """A report time in UTC, read in ``zone`` unless it says its own; ``None`` if unreadable."""
+    """A report time in UTC, read in ``zone`` unless it says its own; ``None`` if unreadable.
+
+    A time before 2001 is a placeholder (``0001-01-01 00:00:00``), not a time: ``None``.
+    """
+    moment = _read_time(text, zone)
+    return moment if isinstance(moment, datetime) and moment >= _EARLIEST else None
+
+
+def _read_time(text: str, zone: tzinfo) -> datetime | bool:
+    """The time ``text`` says, or whether it is one at all when it cannot be read."""
+    try:
+        moment = _parse_time(text, zone)
+    except (OverflowError, ValueError):
+        return False  # a zero date at the very edge of what datetime holds
+    if moment is not None:
+        return moment
+    # Not a form known here; with no digit but zeros it is no time at all.
+    return text.strip().lower() not in api.DLR_NO_TIME and any(ch in "123456789" for ch in text)
+
+
+def _parse_time(text: str, zone: tzinfo) -> datetime | None:
     text = text.strip()
     if not text or text.lower() in api.DLR_NO_TIME:
         return None
@@ -180,16 +215,36 @@ def _iso(text: str) -> datetime | None:
         return None
 
 
+def _is_error(code: str) -> bool:
+    """Whether an ``ErrorCode`` names an error: not empty, zeros or a placeholder word."""
+    text = code.strip().lower()
+    if text in api.DLR_NO_ERROR:
+        return False
+    return text.replace(".", "", 1).strip("0") != ""
+
+
+def _says_delivered(text: str, zone: tzinfo) -> bool:
+    """Whether a ``DeliveredTime`` says the message was delivered (see the module docstring).
+
+    A time we read says so unless it is a placeholder date; one we cannot read still does
+    when it has real digits: a time all the same, in a form not known here.
+    """
+    moment = _read_time(text, zone)
+    if isinstance(moment, datetime):
+        return moment >= _EARLIEST
+    return moment
+
+
 def _error_code(error: str, error_codes: Mapping[str, str] | None) -> str:
-    if error in api.DLR_NO_ERROR:
-        return "900"
-    return (error_codes or {}).get(error) or api.DLR_ERROR_CODES.get(error) or "900"
+    if not error:
+        return _OTHER
+    return (error_codes or {}).get(error) or api.DLR_ERROR_CODES.get(error) or _OTHER
 
 
 def _description(kind: EventKind, status: str, error: str, fields: Mapping[str, str]) -> str:
     cause = fields.get(api.StatusReply.CAUSE.lower(), "").strip()
     words = status or ("DELIVERED" if kind is EventKind.DELIVERED else "")
-    if kind is EventKind.FAILED and error not in api.DLR_NO_ERROR:
+    if kind is EventKind.FAILED and error:
         words = f"{words} (ErrorCode {error})" if words else f"Pingbix ErrorCode {error}"
     if cause and cause.upper() != words.upper():
         words = f"{words}: {cause}" if words else cause

@@ -38,7 +38,8 @@ class PingbixOptions(BaseModel):
     #: The IANA time zone Pingbix writes delivery report times in (they carry no zone).
     timezone: str = DEFAULT_TIMEZONE
     #: Pingbix ``ErrorCode`` -> CleverTap code ("900" to "920"), for failed reports that
-    #: come without a ``Status``; an unmapped code is reported as 900.
+    #: come without a ``Status`` or with a generic one (FAILED, REJECTD, UNKNOWN); an
+    #: unmapped code is reported as 900.
     error_codes: dict[str, str] = Field(default_factory=dict)
 
     @field_validator("base_url")

@@ -80,6 +80,19 @@ def test_delivered_time_with_error_code_zero_is_delivered_at_that_time_in_utc(pi
         ({"ErrorCode": "002"}, EventKind.FAILED, "900"),
         ({"ErrorCode": "0", "DeliveredTime": ""}, EventKind.BUFFERED, None),
         ({"Status": "SUCCESS"}, EventKind.DELIVERED, None),
+        # Placeholders are no error and no delivery: the first final report wins for good.
+        ({"ErrorCode": "null"}, EventKind.DELIVERED, None),
+        ({"ErrorCode": "NA"}, EventKind.DELIVERED, None),
+        ({"ErrorCode": "-"}, EventKind.DELIVERED, None),
+        ({"ErrorCode": "00000"}, EventKind.DELIVERED, None),
+        ({"ErrorCode": "0.0"}, EventKind.DELIVERED, None),
+        ({"DeliveredTime": "0000-00-00 00:00"}, EventKind.BUFFERED, None),
+        ({"DeliveredTime": "0001-01-01 00:00:00"}, EventKind.BUFFERED, None),
+        ({"DeliveredTime": "1970-01-01 05:30:00"}, EventKind.BUFFERED, None),
+        ({"DeliveredTime": "NA"}, EventKind.BUFFERED, None),
+        ({"DeliveredTime": "-"}, EventKind.BUFFERED, None),
+        # A time in a spelling not known here is a time all the same.
+        ({"DeliveredTime": "25 Nov 2026 10:00:05 PM"}, EventKind.DELIVERED, None),
     ],
 )
 def test_statuses_and_error_codes_map_to_kinds_and_clevertap_codes(
@@ -109,6 +122,32 @@ def test_the_error_codes_option_maps_pingbix_codes_when_no_status_is_sent(pingbi
         "901",
         "Pingbix ErrorCode 004",
     )
+
+
+@pytest.mark.parametrize("status", ["FAILED", "REJECTD"])
+def test_the_error_codes_option_also_names_the_cause_of_a_generic_failed_status(pingbix, status):
+    options = PingbixOptions(
+        userid="demo", password="pw", senderid="ACMEIN", error_codes={"004": "901"}
+    )
+    report = {**REPORT, "Status": status}
+
+    (mapped,) = pingbix.parse_callback(get({**report, "ErrorCode": "004"}), options)
+    (unmapped,) = pingbix.parse_callback(get({**report, "ErrorCode": "005"}), options)
+    (specific,) = pingbix.parse_callback(
+        get({**report, "Status": "DND", "ErrorCode": "004"}), options
+    )
+
+    assert (mapped.code, unmapped.code, specific.code) == ("901", "900", "901")
+
+
+def test_a_zero_date_at_the_edge_of_the_calendar_is_no_time_not_a_refused_report(pingbix, options):
+    before = datetime.now(UTC)
+    for zero in ("0001-01-01 00:00:00", "0001-01-01T00:00:00", "9999-12-31T23:59:59-14:00"):
+        fields = {**REPORT, "Status": "UNDELIV", "DeliveredTime": zero, "ReceivedTime": zero}
+        (event,) = pingbix.parse_callback(get(fields), options)
+
+        assert (event.kind, event.code) == (EventKind.FAILED, "914")
+        assert event.occurred_at >= before
 
 
 def test_keys_are_matched_in_any_case(pingbix, options):
@@ -209,6 +248,7 @@ def test_times_are_read_in_the_configured_zone(pingbix):
         ("1795597207", datetime(2026, 11, 25, 9, 0, 7, tzinfo=UTC)),
         ("1795597207000", datetime(2026, 11, 25, 9, 0, 7, tzinfo=UTC)),
         ("0000-00-00 00:00:00", None),
+        ("0001-01-01 00:00:00", None),
         ("yesterday", None),
     ],
 )
