@@ -123,7 +123,16 @@ async def relay_batch(
         return RelayReport(nickname)
     body = clevertap.batch_body((row.event, row.record) for row in leased)
     try:
-        response = await client.post(url, json=body, timeout=settings.relay_timeout)
+        # httpx's timeout bounds each wait (connect, each read), not the whole answer: an
+        # answer trickling in could outlast the lease, and another worker would send the
+        # records a second time meanwhile.
+        async with asyncio.timeout(settings.relay_timeout):
+            response = await client.post(url, json=body, timeout=settings.relay_timeout)
+    except TimeoutError:
+        answer = Answer(
+            Judgement.RETRY,
+            f"CleverTap not reached: no whole answer within {settings.relay_timeout:g} s",
+        )
     except httpx.HTTPError as exc:
         answer = Answer(Judgement.RETRY, f"CleverTap not reached: {_describe(exc)}")
     else:

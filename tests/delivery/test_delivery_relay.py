@@ -235,6 +235,27 @@ def test_timeouts_and_connection_errors_are_retried_later(engine, make_relay, er
     assert row.next_attempt_at == START + timedelta(seconds=600)
 
 
+def test_an_answer_still_coming_after_relay_timeout_is_a_timeout_retried_later(engine, make_relay):
+    # Each read in time, the whole answer too late: the lease must not run out mid-POST.
+    async def trickling(request: httpx.Request) -> httpx.Response:
+        await asyncio.sleep(5)
+        return httpx.Response(200, json={"status": "success"})
+
+    finals(engine, delivered=1, failed=0)
+    relay = make_relay(
+        "https://ct.invalid/sms/generic",
+        transport=httpx.MockTransport(trickling),
+        relay_timeout=0.2,
+        relay_lease=2,
+    )
+
+    result = relay.once()
+
+    row = relays(engine)[0]
+    assert (result.retried, row.state) == (1, "pending")
+    assert row.last_error == "CleverTap not reached: no whole answer within 0.2 s"
+
+
 def test_a_record_never_accepted_within_the_give_up_time_is_dead_with_the_last_error(
     engine, make_relay
 ):
