@@ -98,14 +98,15 @@ def records(request: CallbackRequest) -> list[dict[str, str]]:
     if request.method.upper() != "POST" or not body:
         return [query] if query else []
     kind = request.content_type
-    if kind == _FORM:
-        found = [_form(body)]
-    elif kind == _MULTIPART:
-        found = [_multipart(request)]
-    elif kind.endswith("json") or body[:1] in (b"{", b"["):
+    if kind.endswith("json") or body[:1] in (b"{", b"["):
+        # Sniffed as well: a JSON body sent as a form is still JSON.
         found = _json(body)
     else:
-        found = [_form(body)]
+        fields = _multipart(request) if kind == _MULTIPART else _form(body)
+        if not fields:
+            # A 200 would tell the vendor its report arrived, and it would never come again.
+            raise CallbackError("no report field could be read from the body")
+        found = [fields]
     return [{**query, **fields} for fields in found if fields or query]
 
 

@@ -201,6 +201,15 @@ def test_form_and_multipart_posts_are_read_with_the_query_fields(pingbix, option
     )
 
 
+def test_a_json_report_sent_with_a_form_content_type_is_read_as_json(pingbix, options):
+    body = json.dumps(REPORT).encode()
+    request = CallbackRequest("POST", {}, {}, body, "application/x-www-form-urlencoded")
+
+    (event,) = pingbix.parse_callback(request, options)
+
+    assert (event.vendor_id, event.kind) == (REPORT["Transactionid"], EventKind.DELIVERED)
+
+
 def test_an_empty_request_is_a_ping_with_no_events(pingbix, options):
     assert pingbix.parse_callback(get({}), options) == []
 
@@ -220,6 +229,17 @@ def test_an_empty_request_is_a_ping_with_no_events(pingbix, options):
         (
             CallbackRequest("POST", {}, {}, b"a=%ff", "application/x-www-form-urlencoded"),
             "the form body is not valid UTF-8 key=value pairs",
+        ),
+        (
+            # Cut short: a 200 for it would tell Pingbix the report had arrived.
+            CallbackRequest(
+                "POST",
+                {"content-type": "multipart/form-data; boundary=XX"},
+                {},
+                b"--XX\r\ngarbage",
+                "multipart/form-data",
+            ),
+            "no report field could be read from the body",
         ),
     ],
 )
