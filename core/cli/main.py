@@ -84,7 +84,7 @@ def serve(config_path: Path | None, host: str, port: int, strict: bool) -> None:
         for nickname, reason in config.broken.items():
             click.echo(f"provider {nickname!r} is unavailable: {reason}", err=True)
         raise _fail("refusing to start with broken providers (--strict)")
-    guard = StartupGuard(create_app(config))
+    guard = StartupGuard(create_app(config), config)
     # Our logging set-up, not uvicorn's; and no uvicorn access log: the app writes that line,
     # with the request id.
     server = uvicorn.Server(
@@ -195,7 +195,7 @@ def db_upgrade(config_path: Path | None) -> None:
             raise _fail(f"migration failed: {exc}") from None
         click.echo(f"{display_url(url)}: schema at revision {current_revision(engine)} (newest)")
     except (SmsgateError, OperationalError) as exc:
-        raise _fail(describe_startup_error(exc)) from None
+        raise _fail(describe_startup_error(exc, config)) from None
     finally:
         engine.dispose()
 

@@ -61,11 +61,11 @@ def _database(config: Config) -> Iterator[Engine]:
         try:
             check_schema(engine)
         except (SmsgateError, OperationalError) as exc:
-            raise click.ClickException(describe_startup_error(exc)) from None
+            raise click.ClickException(describe_startup_error(exc, config)) from None
         try:
             yield engine
         except OperationalError as exc:
-            raise click.ClickException(describe_startup_error(exc)) from None
+            raise click.ClickException(describe_startup_error(exc, config)) from None
     finally:
         engine.dispose()
 

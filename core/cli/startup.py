@@ -2,10 +2,16 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from sqlalchemy.exc import OperationalError
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from smsgate.errors import SmsgateError
+from smsgate.storage.database import display_url
+
+if TYPE_CHECKING:
+    from smsgate.config import Config
 
 
 class StartupGuard:
@@ -17,8 +23,9 @@ class StartupGuard:
     other exception keeps its traceback: that one is a bug.
     """
 
-    def __init__(self, app: ASGIApp) -> None:
+    def __init__(self, app: ASGIApp, config: Config | None = None) -> None:
         self.app = app
+        self.config = config
         self.failure: str | None = None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -40,7 +47,7 @@ class StartupGuard:
         except (SmsgateError, OperationalError) as exc:
             if not held:
                 raise
-            self.failure = describe_startup_error(exc)
+            self.failure = describe_startup_error(exc, self.config)
             await send({"type": "lifespan.startup.failed", "message": ""})
         except BaseException:
             for message in held:
@@ -48,10 +55,18 @@ class StartupGuard:
             raise
 
 
-def describe_startup_error(exc: SmsgateError | OperationalError) -> str:
-    """One line that says what is wrong and what to do."""
+def describe_startup_error(
+    exc: SmsgateError | OperationalError, config: Config | None = None
+) -> str:
+    """One line that says what is wrong and what to do; ``config`` names the URL and file."""
     if isinstance(exc, OperationalError):
         # The driver's own first line names host and port, never the password.
         reason = str(exc.orig).strip().splitlines()[0] if exc.orig else type(exc).__name__
-        return f"cannot reach the database: {reason}; check gateway.database_url"
+        if config is None:
+            return f"cannot reach the database: {reason}; check gateway.database_url"
+        # A SQLite path is resolved against the config file's folder: show where it led.
+        return (
+            f"cannot reach the database: {reason} ({display_url(config.database_url)}); "
+            f"check gateway.database_url in {config.path}"
+        )
     return str(exc)

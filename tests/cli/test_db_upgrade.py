@@ -56,3 +56,13 @@ def test_db_upgrade_on_an_unreachable_database_exits_1_with_one_line(tmp_path):
     assert result.stderr.startswith("error: cannot reach the database: ")
     assert result.stderr.count("\n") == 1
     assert "Pw-Secret" not in result.output
+    assert "nobody:***@127.0.0.1:9/none" in result.stderr
+    assert str(tmp_path / "smsgate.toml") in result.stderr
+
+
+def test_a_sqlite_file_in_a_missing_folder_is_named_where_the_config_led(tmp_path):
+    result = upgrade_with(tmp_path, "sqlite:///no/such/folder/smsgate.db")
+
+    assert result.exit_code == 1
+    assert "unable to open database file" in result.stderr
+    assert f"sqlite:///{tmp_path}/no/such/folder/smsgate.db" in result.stderr
