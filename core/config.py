@@ -355,6 +355,13 @@ class _Check:
                 if len(self.environ[name]) >= 3:
                     self.secrets.add(self.environ[name])
                 return self.environ[name]
+            if set(value) == {"env"}:
+                self.unresolved.add(where)
+                self.add(
+                    where,
+                    'name the environment variable in double quotes: { env = "SMSGATE_TOKEN" }',
+                )
+                return None
             return {key: self.resolve_env(item, (*where, key)) for key, item in value.items()}
         if isinstance(value, list):
             return [self.resolve_env(item, (*where, index)) for index, item in enumerate(value)]

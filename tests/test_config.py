@@ -219,6 +219,16 @@ def test_missing_secret_environment_variable_names_the_variable_and_the_fix(tmp_
     assert message.count("providers.pingbix-in.token") == 1
 
 
+def test_an_env_table_without_a_name_in_quotes_says_how_to_write_one(tmp_path, plugins):
+    text = PROVIDER.replace(f'token = "{TOKEN}"', "token = { env = 5 }", 1)
+    message = problems_of(write(tmp_path, text), plugins)
+    assert (
+        "providers.pingbix-in.token: name the environment variable in double quotes: "
+        '{ env = "SMSGATE_TOKEN" }'
+    ) in message
+    assert message.count("providers.pingbix-in.token") == 1
+
+
 def test_missing_environment_variable_in_plugin_options_is_named(tmp_path, plugins):
     text = PROVIDER.replace('password = "secret-password"', 'password = { env = "PB_PW" }')
     message = problems_of(write(tmp_path, text), plugins)
