@@ -150,7 +150,10 @@ def list_messages(
         _print_json(page)
         return
     if not page.items:
-        click.echo("no message matches")
+        unknown = nickname is not None and nickname not in config.providers
+        # Messages of a nickname since removed from the file are still found, so only a hint.
+        hint = f" (no nickname {nickname!r} is configured)" if unknown else ""
+        click.echo(f"no message matches{hint}")
         return
     _table(
         ["ID", "CREATED (UTC)", "NICKNAME", "TO", "STATUS", "CODE", "MESSAGE ID"],

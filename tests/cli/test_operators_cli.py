@@ -52,6 +52,16 @@ def test_messages_list_filters_and_pages(run, engine):
     assert run("messages", "list", "--since", "last week").exit_code == 2
 
 
+def test_an_empty_list_for_a_nickname_not_configured_says_so(run, engine):
+    accept(engine, texts(1), utcnow())
+
+    typo = run("messages", "list", "--nickname", "pingbx-in")
+    known = run("messages", "list", "--nickname", "pingbix-in", "--status", "failed")
+
+    assert typo.output == "no message matches (no nickname 'pingbx-in' is configured)\n"
+    assert known.output == "no message matches\n"
+
+
 def test_messages_show_by_id_or_message_id(run, engine):
     now = utcnow()
     accept(engine, texts(1), now)
