@@ -113,7 +113,11 @@ def sandbox(
     try:
         app = plugins.get(name).sandbox_app(settings)
     except PluginError as exc:
-        # The plugin's own words (a bad outcome name, say) are what the operator can act on.
+        if isinstance(exc.__cause__, ValueError):
+            # The plugin refused what was typed (an outcome it does not know, say): the
+            # operator's to fix, in the plugin's own words.
+            click.echo(f"error: {name} sandbox: {exc.__cause__}", err=True)
+            raise SystemExit(USAGE_ERROR) from None
         cause = f": {exc.__cause__}" if exc.__cause__ is not None else ""
         click.echo(f"error: {exc}{cause}", err=True)
         raise SystemExit(CANNOT_WORK) from None

@@ -92,11 +92,12 @@ def test_a_plugin_without_a_sandbox_says_so(install_plugin) -> None:
     assert "ships no sandbox" in result.stderr
 
 
-def test_the_plugin_explains_an_outcome_it_does_not_know() -> None:
+def test_the_plugin_explains_an_outcome_it_does_not_know_as_a_usage_error() -> None:
     result = CliRunner().invoke(main, ["sandbox", "pingbix", "--outcomes", "lost=1"])
 
-    assert result.exit_code == 1
-    assert "unknown outcome(s) lost" in result.stderr
+    assert result.exit_code == 2
+    assert result.stderr.startswith("error: pingbix sandbox: unknown outcome(s) lost")
+    assert "raised" not in result.stderr
 
 
 @pytest.mark.parametrize(
