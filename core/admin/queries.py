@@ -27,6 +27,7 @@ from smsgate.admin.views import (
     RelayView,
 )
 from smsgate.sms.numbers import normalise_number
+from smsgate.storage.database import reading
 from smsgate.storage.models import Message, MessageEvent, MessageStatus, RelayOutbox
 
 __all__ = [
@@ -212,7 +213,7 @@ def search_messages(
         .order_by(MESSAGES.c.id.desc())
         .limit(limit + 1)
     )
-    with engine.connect() as connection:
+    with reading(engine).connect() as connection:
         rows = connection.execute(query).all()
     items = [MessageSummary.model_validate(row._mapping) for row in rows[:limit]]
     more = len(rows) > limit
@@ -228,14 +229,14 @@ def count_by_status(
         .where(*_conditions(filters, countries))
         .group_by(MESSAGES.c.status)
     )
-    with engine.connect() as connection:
+    with reading(engine).connect() as connection:
         found = {status: int(count) for status, count in connection.execute(query)}
     return {status.value: found.get(status.value, 0) for status in MessageStatus} | found
 
 
 def messages_by_message_id(engine: Engine, message_id: str) -> list[MessageSummary]:
     """Every message stored under CleverTap's ``message_id`` (one per nickname at most)."""
-    with engine.connect() as connection:
+    with reading(engine).connect() as connection:
         rows = connection.execute(
             sa.select(*_SUMMARY_COLUMNS)
             .where(MESSAGES.c.message_id == message_id)
@@ -251,7 +252,7 @@ def get_message(engine: Engine, pk: int) -> MessageDetail | None:
     """
     if not 0 < pk <= MAX_ID:
         return None
-    with engine.connect() as connection:
+    with reading(engine).connect() as connection:
         row = connection.execute(sa.select(MESSAGES).where(MESSAGES.c.id == pk)).first()
         if row is None:
             return None
@@ -273,7 +274,7 @@ def get_relay(engine: Engine, pk: int) -> RelayView | None:
     """The relay record with id ``pk``, or ``None``."""
     if not 0 < pk <= MAX_ID:
         return None
-    with engine.connect() as connection:
+    with reading(engine).connect() as connection:
         found = _relays(connection, [OUTBOX.c.id == pk], order=OUTBOX.c.id.asc())
     return found[0] if found else None
 
@@ -293,7 +294,7 @@ def list_relays(
         conditions.append(OUTBOX.c.nickname == nickname)
     if cursor is not None:
         conditions.append(OUTBOX.c.id < cursor)
-    with engine.connect() as connection:
+    with reading(engine).connect() as connection:
         rows = _relays(connection, conditions, order=OUTBOX.c.id.desc(), limit=limit + 1)
     items = rows[:limit]
     more = len(rows) > limit

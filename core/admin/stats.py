@@ -30,6 +30,7 @@ from sqlalchemy.engine import Connection, Engine
 
 from smsgate.admin.views import CircuitView, NicknameStats, Overview, WindowStats
 from smsgate.delivery.outbox import DEAD, PENDING
+from smsgate.storage.database import reading
 from smsgate.storage.models import (
     STATUS_RANK,
     DeliveryInbox,
@@ -200,7 +201,7 @@ def percentile(values: Sequence[float], share: float) -> float | None:
 
 def overview(engine: Engine, config: Config, now: datetime) -> Overview:
     """Every configured nickname's figures (and any the database still has), at ``now``."""
-    with engine.connect() as connection:
+    with reading(engine).connect() as connection:
         live = live_figures(connection)
         day_counts, hour_counts = window_counts(connection, now - DAY, split=now - HOUR)
         samples = latencies(connection, now - DAY)

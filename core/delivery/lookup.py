@@ -29,6 +29,7 @@ from datetime import datetime, timedelta
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
+from smsgate.storage.database import reading
 from smsgate.storage.models import STATUS_RANK, Message, MessageStatus
 from smsgate.types import SubmittedMessage
 
@@ -120,7 +121,7 @@ def stale_messages(
     ``unknown`` ones (the gateway could not tell whether the vendor got them).
     """
     waiting = [*_STATUSES, MessageStatus.UNKNOWN.value]
-    with engine.connect() as connection:
+    with reading(engine).connect() as connection:
         rows = connection.execute(
             sa.select(
                 MESSAGES.c.id,

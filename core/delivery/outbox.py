@@ -38,6 +38,7 @@ from sqlalchemy.engine import Connection, Engine
 
 from smsgate.delivery import clevertap
 from smsgate.delivery.reports import CLEVERTAP_CODE, OTHER_ERROR
+from smsgate.storage.database import reading
 from smsgate.storage.models import Message, MessageStatus, RelayOutbox
 
 __all__ = [
@@ -193,7 +194,7 @@ class Leased:
 
 def due_nicknames(engine: Engine, now: datetime) -> list[str]:
     """Nicknames with pending rows due now."""
-    with engine.connect() as connection:
+    with reading(engine).connect() as connection:
         return list(
             connection.execute(
                 sa.select(OUTBOX.c.nickname)

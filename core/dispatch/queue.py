@@ -48,6 +48,7 @@ from smsgate.delivery.outbox import enqueue_relay
 from smsgate.dispatch.outcomes import Claimed, Decision, expired, expires_at
 from smsgate.dispatch.settings import DispatchSettings
 from smsgate.dispatch.throttle import Circuit, RouteState, Verdict, admit, after_batch, take_tokens
+from smsgate.storage.database import reading
 from smsgate.storage.models import (
     STATUS_RANK,
     Message,
@@ -393,7 +394,7 @@ def _anything_to_do(engine: Engine, route: Route, now: datetime) -> bool:
     if route.fallback is None:
         # With a fallback, a message not due yet may still have to move.
         waiting.append(MESSAGES.c.next_attempt_at <= now)
-    with engine.connect() as connection:
+    with reading(engine).connect() as connection:
         found = connection.execute(sa.select(MESSAGES.c.id).where(*waiting).limit(1)).first()
     return found is not None
 

@@ -9,6 +9,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 
 from smsgate.host.gateway import Gateway
+from smsgate.storage.database import reading
 
 
 async def healthz(request: Request) -> JSONResponse:
@@ -26,7 +27,7 @@ async def readyz(request: Request) -> JSONResponse:
 
     def ping() -> str | None:
         try:
-            with gateway.engine.connect() as connection:
+            with reading(gateway.engine).connect() as connection:
                 connection.execute(sa.text("SELECT 1"))
         except SQLAlchemyError as exc:
             return type(exc).__name__

@@ -59,6 +59,7 @@ from smsgate.dispatch import BatchReport
 from smsgate.dispatch.throttle import Circuit
 from smsgate.errors import RequestError
 from smsgate.host.answers import Answer
+from smsgate.storage.database import reading
 from smsgate.storage.models import MessageStatus, utcnow
 
 if TYPE_CHECKING:
@@ -210,7 +211,7 @@ class DatabaseCollector(Collector):
             return
         now = utcnow()
         try:
-            with gateway.engine.connect() as connection:
+            with reading(gateway.engine).connect() as connection:
                 live = stats.live_figures(connection)
                 hour, _ = stats.window_counts(connection, now - stats.HOUR)
                 samples = stats.latencies(connection, now - stats.HOUR)

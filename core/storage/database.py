@@ -18,6 +18,8 @@ from sqlalchemy.pool import ConnectionPoolEntry
 from smsgate.errors import SchemaOutdatedError
 
 MIGRATIONS = Path(__file__).parent / "migrations"
+#: The execution option that marks a read-only engine (:func:`reading`).
+_READ_ONLY = "smsgate_read_only"
 #: Seconds to wait for PostgreSQL to answer a new connection, unless the URL, a service
 #: file or PGCONNECT_TIMEOUT says.
 _CONNECT_TIMEOUT = 5
@@ -70,7 +72,20 @@ def _tune_sqlite(dbapi_connection: Any, _record: ConnectionPoolEntry) -> None:
     cursor.close()
 
 
+def reading(engine: Engine) -> Engine:
+    """``engine`` for transactions that only read.
+
+    On SQLite they begin without the write lock, so that a health check, a metrics scrape or
+    an operator's search answers at once while a writer (a purge, say) holds it; in WAL mode
+    a reader never waits for a writer. Elsewhere it is ``engine`` as it is.
+    """
+    return engine.execution_options(**{_READ_ONLY: True})
+
+
 def _begin_immediate(connection: sa.Connection) -> None:
+    if connection.get_execution_options().get(_READ_ONLY):
+        connection.exec_driver_sql("BEGIN")
+        return
     # Take the write lock at BEGIN: a deferred transaction that later writes can fail with
     # "database is locked" without waiting for the busy timeout.
     connection.exec_driver_sql("BEGIN IMMEDIATE")

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import shutil
+import sqlite3
+
 import httpx
 import pytest
 from conftest import CALLBACK_TOKEN, TOKEN, ServerThread
@@ -89,6 +92,26 @@ def test_a_rejected_record_sent_again_counts_as_one_failed_message(server):
     nick = {"nickname": "pingbix-in"}
     assert value(samples, "smsgate_intake_records_total", outcome="rejected", **nick) == 3
     assert value(samples, "smsgate_messages_total", status="failed", **nick) == 1
+
+
+def test_health_and_metrics_answer_while_another_process_holds_sqlites_write_lock(
+    make_config, sqlite_template, tmp_path
+):
+    # A purge from the command line, say: readers must not queue behind it for 30 s.
+    path = tmp_path / "busy.db"
+    shutil.copy(sqlite_template, path)
+    holder = sqlite3.connect(path, isolation_level=None)
+    try:
+        with ServerThread(create_app(make_config(f"sqlite:///{path}"))) as server:
+            holder.execute("BEGIN IMMEDIATE")
+            ready = httpx.get(f"{server.url}/readyz", timeout=10)
+            samples = scrape(server)
+            holder.execute("ROLLBACK")
+    finally:
+        holder.close()
+
+    assert ready.status_code == 200
+    assert value(samples, "smsgate_database_up") == 1
 
 
 def test_a_scrape_with_the_database_gone_still_answers(make_config, tmp_path):
