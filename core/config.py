@@ -110,14 +110,33 @@ class GatewaySettings(BaseModel):
             raise ValueError('must be a duration in double quotes, e.g. "90d"')
         return value
 
+    @property
+    def shortest_purge(self) -> timedelta:
+        """The youngest age a purge may delete: past it no worker sends, looks up or relays.
+
+        A message is sent within ``validity``, learns its fate by ``lookup_grace`` after
+        that at the latest, and its record is offered to CleverTap for
+        ``relay_give_up_after`` more.
+        """
+        delivery = self.delivery
+        seconds = self.dispatch.validity + delivery.lookup_grace + delivery.relay_give_up_after
+        return timedelta(seconds=seconds)
+
+    def purge_too_soon(self, age: timedelta) -> str | None:
+        """Why purging messages of ``age`` would cut live ones short, or ``None``."""
+        if age >= self.shortest_purge:
+            return None
+        return (
+            f"must be at least {format_duration(self.shortest_purge)} (dispatch.validity + "
+            "delivery.lookup_grace + delivery.relay_give_up_after): younger messages may "
+            "still be sent, looked up or relayed to CleverTap"
+        )
+
     @model_validator(mode="after")
     def _purge_spares_live_messages(self) -> GatewaySettings:
-        shortest = timedelta(seconds=self.dispatch.validity + self.delivery.lookup_grace)
-        if self.purge_after is not None and self.purge_after < shortest:
-            raise ValueError(
-                f"purge_after must be at least {format_duration(shortest)} (dispatch.validity "
-                "+ delivery.lookup_grace): younger messages may still be sent or looked up"
-            )
+        too_soon = self.purge_after and self.purge_too_soon(self.purge_after)
+        if too_soon:
+            raise ValueError(f"purge_after {too_soon}")
         return self
 
     @field_validator("admin_token")

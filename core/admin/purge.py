@@ -8,8 +8,10 @@ instead of queueing behind each other, and the intake and the workers are never 
 for long. Unmatched delivery reports received before the cutoff go too.
 
 A message is deleted whatever its status: past the cutoff, which must exceed the dispatch
-``validity`` plus the delivery ``lookup_grace`` (34 hours by default), nothing will send,
-look up or relay it any more.
+``validity``, the delivery ``lookup_grace`` and ``relay_give_up_after`` together (4 days and
+10 hours by default, :attr:`smsgate.config.GatewaySettings.shortest_purge`), nothing will
+send, look up or relay it any more. A message whose record CleverTap is still to hear (a
+report that came late) waits for that record all the same.
 """
 
 from __future__ import annotations
@@ -29,7 +31,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from smsgate.dispatch.backoff import Clock, system_clock
 from smsgate.storage.models import DeliveryInbox, Message, MessageEvent, RelayOutbox
 
-__all__ = ["INTERVAL", "PurgeReport", "Purger", "minimum_age", "purge"]
+__all__ = ["INTERVAL", "PurgeReport", "Purger", "purge"]
 
 logger = logging.getLogger(__name__)
 
@@ -38,6 +40,12 @@ EVENTS = MessageEvent.__table__  # type: ignore[attr-defined]
 OUTBOX = RelayOutbox.__table__  # type: ignore[attr-defined]
 INBOX = DeliveryInbox.__table__  # type: ignore[attr-defined]
 
+#: A message with a record CleverTap is still to hear.
+_relay_pending = (
+    sa.select(OUTBOX.c.id)
+    .where(OUTBOX.c.message_pk == MESSAGES.c.id, OUTBOX.c.state == "pending")
+    .exists()
+)
 #: How often ``serve`` purges when ``purge_after`` is set.
 INTERVAL = timedelta(hours=1)
 BATCH_SIZE = 1000
@@ -51,11 +59,6 @@ class PurgeReport:
     events: int = 0
     relays: int = 0
     reports: int = 0
-
-
-def minimum_age(validity: float, lookup_grace: float) -> timedelta:
-    """The youngest age a purge may delete: past it, no worker touches a message."""
-    return timedelta(seconds=validity + lookup_grace)
 
 
 def purge(
@@ -75,7 +78,7 @@ def purge(
             ids = list(
                 connection.execute(
                     sa.select(MESSAGES.c.id)
-                    .where(MESSAGES.c.created_at < before)
+                    .where(MESSAGES.c.created_at < before, ~_relay_pending)
                     .order_by(MESSAGES.c.created_at, MESSAGES.c.id)
                     .limit(batch_size)
                     .with_for_update(skip_locked=True)

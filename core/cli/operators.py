@@ -20,8 +20,8 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.exc import OperationalError
 
 from smsgate.admin import actions, queries, stats
-from smsgate.admin.durations import format_duration, parse_duration, parse_moment
-from smsgate.admin.purge import minimum_age, purge
+from smsgate.admin.durations import parse_duration, parse_moment
+from smsgate.admin.purge import purge
 from smsgate.admin.views import MessageDetail
 from smsgate.config import Config
 from smsgate.errors import ActionRefusedError, SmsgateError
@@ -389,13 +389,9 @@ def purge_command(
         raise click.BadParameter(str(exc), param_hint="--older-than") from None
     config = _load(config_path)
     settings = config.settings.gateway
-    shortest = minimum_age(settings.dispatch.validity, settings.delivery.lookup_grace)
-    if age < shortest:
-        raise click.BadParameter(
-            f"must be at least {format_duration(shortest)} (dispatch.validity + "
-            "delivery.lookup_grace): younger messages may still be sent or looked up",
-            param_hint="--older-than",
-        )
+    too_soon = settings.purge_too_soon(age)
+    if too_soon:
+        raise click.BadParameter(too_soon, param_hint="--older-than")
     before = utcnow() - age
     with _database(config) as engine:
         if dry_run:

@@ -51,6 +51,34 @@ def test_purge_deletes_old_messages_with_everything_about_them_in_batches(engine
     assert new["messages"] == 2 and new["relays"] == 1
 
 
+def test_a_message_whose_record_clevertap_is_still_to_hear_outlives_the_cutoff(engine):
+    now = utcnow()
+    old = now - timedelta(days=100)
+    accept(engine, texts(2, prefix="old"), old)
+    # A report that came very late: the failed record waits for CleverTap still.
+    dispatch(engine, now, failed={"old1.": "910", "old2.": "910"})
+    outbox, messages = TABLES["relays"], TABLES["messages"]
+    old2 = sa.select(messages.c.id).where(messages.c.message_id == "old2.").scalar_subquery()
+    with engine.begin() as connection:
+        connection.execute(outbox.update().where(outbox.c.message_pk == old2).values(state="dead"))
+
+    report = purge(engine, now - timedelta(days=90))
+
+    assert report.messages == 1
+    assert [row.message_id for row in relays_left(engine)] == ["old1."]
+    assert relays_left(engine)[0].state == "pending"
+
+
+def relays_left(engine):
+    outbox, messages = TABLES["relays"], TABLES["messages"]
+    with engine.connect() as connection:
+        return connection.execute(
+            sa.select(messages.c.message_id, outbox.c.state).join(
+                outbox, outbox.c.message_pk == messages.c.id
+            )
+        ).all()
+
+
 def test_serve_purges_on_its_own_when_purge_after_is_set(make_config, database_url, engine):
     now = utcnow()
     accept(engine, texts(3, prefix="old"), now - timedelta(days=10))
