@@ -63,6 +63,8 @@ OUTBOX = RelayOutbox.__table__  # type: ignore[attr-defined]
 
 #: A dead relay record an operator decided not to send; kept for the record.
 GIVEN_UP = "given_up"
+#: Relay states of a record CleverTap never received.
+_NEVER_RECEIVED = frozenset({DEAD, GIVEN_UP})
 
 _ACCEPTED = MessageStatus.ACCEPTED.value
 _FAILED = MessageStatus.FAILED.value
@@ -386,7 +388,9 @@ def _withdraw_failed_record(connection: Connection, pk: int) -> bool | None:
     """Drop a ``failed`` record CleverTap has not received; whether CleverTap was told.
 
     ``None`` when there is no such record (an untracked message). A record leased by a
-    relay worker may be in flight: it counts as told.
+    relay worker may be in flight: it counts as told. One CleverTap refused (dead) or an
+    operator gave up was never received: it is dropped too, so that the next final status
+    is the one CleverTap hears.
     """
     row = connection.execute(
         sa.select(OUTBOX.c.id, OUTBOX.c.state, OUTBOX.c.lease_owner)
@@ -395,7 +399,7 @@ def _withdraw_failed_record(connection: Connection, pk: int) -> bool | None:
     ).first()
     if row is None:
         return None
-    if row.state == PENDING and row.lease_owner is None:
+    if (row.state == PENDING and row.lease_owner is None) or row.state in _NEVER_RECEIVED:
         connection.execute(sa.delete(OUTBOX).where(OUTBOX.c.id == row.id))
         return False
     return True

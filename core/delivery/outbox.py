@@ -272,7 +272,8 @@ def settle(engine: Engine, outcome: Outcome, *, owner: str, now: datetime) -> in
             written += connection.execute(
                 sa.update(OUTBOX)
                 .where(OUTBOX.c.id.in_(list(outcome.done)), mine)
-                .values(state=DONE, lease_owner=None, done_at=now, updated_at=now)
+                # An earlier attempt's error no longer describes a record CleverTap took.
+                .values(state=DONE, lease_owner=None, last_error=None, done_at=now, updated_at=now)
                 .execution_options(preserve_rowcount=True)
             ).rowcount
         if outcome.dead:

@@ -51,6 +51,35 @@ def test_a_failed_message_is_queued_again_and_its_unsent_failure_withdrawn(engin
     assert kinds(engine, "m1.")[-1] == "retried"
 
 
+def test_a_failed_record_clevertap_refused_is_withdrawn_so_the_next_failure_reaches_it(engine):
+    now = utcnow()
+    accept(engine, texts(1), now)
+    dispatch(engine, now, failed={"m1.": "905"})
+    kill_relays(engine, now, "HTTP 400")
+
+    retry(engine, "m1.", now)
+    dispatch(engine, now, failed={"m1.": "910"})
+
+    [record] = relays(engine)
+    assert (record.event, record.state, record.record["code"]) == ("failed", "pending", "910")
+    retried = next(e for e in detail_of(engine, "m1.").events if e.kind == "retried")
+    assert retried.payload["clevertap_told_failed"] is False
+
+
+def test_a_record_clevertap_took_on_a_later_try_keeps_no_earlier_error(engine):
+    now = utcnow()
+    accept(engine, texts(1), now)
+    dispatch(engine, now, failed={"m1.": "905"})
+    [pk] = kill_relays(engine, now, "HTTP 400")
+    actions.retry_relay(engine, pk, now=now, by="test")
+
+    leased = outbox.claim(engine, "pingbix-in", owner="r", now=now, limit=10, lease=60)
+    outbox.settle(engine, outbox.Outcome(done=[row.id for row in leased]), owner="r", now=now)
+
+    [record] = relays(engine)
+    assert (record.state, record.last_error) == ("done", None)
+
+
 def test_a_failed_message_clevertap_already_heard_of_stays_told(engine):
     now = utcnow()
     accept(engine, texts(1), now)
