@@ -71,7 +71,7 @@ def prepare_record(
         extras = {
             _text_key(key): _extra(key, value)
             for key, value in record.items()
-            if key not in _CANONICAL and value is not None
+            if key not in _CANONICAL and value is not None and not _unfilled(value)
         }
         size = extras_size(extras)
         if size > MAX_EXTRAS:

@@ -173,6 +173,13 @@ def test_a_placeholder_clevertap_left_unfilled_counts_as_not_set(field, placehol
     assert prepare({"to": "9876543210", "body": "x", field: placeholder})[field] is None
 
 
+def test_an_extra_key_left_as_its_placeholder_is_not_set():
+    # `"senderid": "$$SenderID"` would otherwise override the configured sender.
+    row = prepare({"to": "9876543210", "body": "x", "senderid": "$$SenderID", "k": "v"})
+
+    assert row["extras"] == {"k": "v"}
+
+
 def test_a_message_id_left_as_its_placeholder_is_untracked_not_a_shared_id():
     # Stored as it came, it would make every later record with it a duplicate, never sent.
     rows = [prepare({"to": "9876543210", "body": "x", "message_id": "$$MessageID"}) for _ in "ab"]
