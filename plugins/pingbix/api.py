@@ -242,7 +242,8 @@ ERROR_RULES: Final[tuple[tuple[re.Pattern[str], Refusal], ...]] = tuple(
     (re.compile(pattern), refusal)
     for pattern, refusal in (
         (
-            r"user ?id|user ?name|password|credential|authenticat|unauthori[sz]|login|api ?key",
+            r"user ?id|user ?name|password|credential|authenticat|unauthori[sz]|login|api ?key"
+            r"|access denied|forbidden|\bip\b",
             Refusal(Verdict.UNUSABLE, "900", "Pingbix refused the account credentials"),
         ),
         (
@@ -283,6 +284,12 @@ ERROR_RULES: Final[tuple[tuple[re.Pattern[str], Refusal], ...]] = tuple(
         ),
     )
 )
+
+#: ``statusCode`` values in an error answer that refuse the account rather than the message
+#: (the sandbox uses 401 for credentials and 402 for the balance, as HTTP would).
+ACCOUNT_STATUS_CODES: Final = frozenset({401, 402, 403})
+#: HTTP statuses by which Pingbix refuses the account: 402 is an empty wallet.
+UNUSABLE_HTTP_STATUSES: Final = frozenset({401, 402, 403})
 
 #: An error reason no rule knows.
 UNKNOWN_ERROR: Final = Refusal(Verdict.FAILED, "900", "Pingbix refused the message")

@@ -78,7 +78,7 @@ def judge_response(
     :param scrub: removes secrets from text that goes into a reason.
     """
     status = response.status_code
-    kind = classify_status(status)
+    kind = classify_status(status, unusable=api.UNUSABLE_HTTP_STATUSES)
     if kind is StatusClass.BUSY:
         wait = parse_retry_after(response)
         reason = f"Pingbix answered HTTP {status}; try again later"
@@ -90,8 +90,8 @@ def judge_response(
         reason = f"Pingbix answered HTTP {status}; the message may have been taken"
         return lambda message: SendResult.unknown(message, reason)
     if kind is StatusClass.REFUSED:
-        reason = f"Pingbix answered HTTP {status}"
-        return lambda message: SendResult.failed(message, reason, code="900")
+        # Its words may well say the account is at fault rather than the message.
+        return _judge_body(response, mobile, scrub, refused=True)
     if kind is StatusClass.REDIRECT:
         location = scrub(response.headers.get("location", "elsewhere"))
         reason = f"Pingbix redirects to {location}; set base_url to the final address"
@@ -99,27 +99,49 @@ def judge_response(
     return _judge_body(response, mobile, scrub)
 
 
-def _judge_body(response: httpx.Response, mobile: str | None, scrub: Callable[[str], str]) -> Judge:
+def _judge_body(
+    response: httpx.Response,
+    mobile: str | None,
+    scrub: Callable[[str], str],
+    *,
+    refused: bool = False,
+) -> Judge:
+    """Judge the JSON answer; ``refused``: its HTTP status already says it was not taken."""
     try:
         body: Any = response.json()
     except ValueError:
         body = None
     if not isinstance(body, dict):
+        if refused:
+            plain = f"Pingbix answered HTTP {response.status_code}"
+            return lambda message: SendResult.failed(message, plain, code="900")
         reason = f"Pingbix answered HTTP {response.status_code} with a body that is not JSON"
         unsure = f"{reason}; the message may have been taken"
         return lambda message: SendResult.unknown(message, unsure)
     status = _text(body.get(api.Reply.STATUS)).lower()
     status_code = _text(body.get(api.Reply.STATUS_CODE))
     said = scrub(_text(body.get(api.Reply.REASON)) or status or "no reason given")[:_MAX_REASON]
-    if status == api.STATUS_SUCCESS or (not status and status_code == api.STATUS_CODE_SUCCESS):
+    success = status == api.STATUS_SUCCESS or (
+        not status and status_code == api.STATUS_CODE_SUCCESS
+    )
+    if success and not refused:
         return _judge_success(body, mobile)
-    if status_code.isdigit() and int(status_code) in RETRY_STATUSES:
+    code_said = int(status_code) if status_code.isdigit() else None
+    if code_said in RETRY_STATUSES:
         reason = f"Pingbix is busy (statusCode {status_code}: {said!r}); try again later"
         return lambda message: SendResult.retry(message, reason)
+    if code_said is not None and code_said >= 500:
+        unsure = f"Pingbix failed (statusCode {status_code}: {said!r}); it may have been taken"
+        return lambda message: SendResult.unknown(message, unsure)
     refusal = api.judge_error(said)
+    if code_said in api.ACCOUNT_STATUS_CODES and refusal.verdict is not api.Verdict.UNUSABLE:
+        # Whatever the words, these codes refuse the account: no message would go through.
+        refusal = api.Refusal(api.Verdict.UNUSABLE, "900", "Pingbix refused the account")
     reason = f"{refusal.description}; Pingbix said {said!r}"
     if status_code:
         reason += f" (statusCode {status_code})"
+    elif response.status_code != 200:
+        reason += f" (HTTP {response.status_code})"
     if refusal.verdict is api.Verdict.UNUSABLE:
         return lambda message: SendResult.retry(message, reason, vendor_unusable=True)
     if refusal.verdict is api.Verdict.RETRY:

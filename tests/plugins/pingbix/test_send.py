@@ -270,6 +270,48 @@ def test_other_client_errors_fail_the_message(
     assert (result.outcome, result.code) == (Outcome.FAILED, "900")
 
 
+@pytest.mark.parametrize(
+    ("status", "body"),
+    [
+        (200, {"status": "error", "statusCode": "401", "reason": "Access denied"}),
+        (200, {"status": "error", "statusCode": "402", "reason": "Low wallet amount"}),
+        (200, {"status": "error", "statusCode": "403", "reason": "Your IP is not whitelisted"}),
+        (200, {"status": "error", "reason": "Your IP is not whitelisted"}),
+        (400, {"status": "error", "reason": "Invalid userid or password"}),
+        (402, "Insufficient balance"),
+    ],
+    ids=["401-in-body", "402-in-body", "403-in-body", "ip-words", "http-400-words", "http-402"],
+)
+def test_an_account_refusal_in_any_form_holds_the_messages_instead_of_failing_them(
+    pingbix: VendorPlugin, options: PingbixOptions, status: int, body: Any
+) -> None:
+    # Failed, every queued message would be lost to one empty wallet or a new server IP.
+    (result,) = send(pingbix, options, [message()], answer(status, body))
+
+    assert (result.outcome, result.vendor_unusable) == (Outcome.RETRY, True)
+
+
+def test_a_server_error_said_in_the_body_leaves_the_message_unknown(
+    pingbix: VendorPlugin, options: PingbixOptions
+) -> None:
+    body = {"status": "error", "statusCode": "500", "reason": "Internal server error"}
+
+    (result,) = send(pingbix, options, [message()], answer(200, body))
+
+    assert result.outcome is Outcome.UNKNOWN
+
+
+def test_a_client_error_with_words_about_the_message_fails_it_with_their_code(
+    pingbix: VendorPlugin, options: PingbixOptions
+) -> None:
+    body = {"status": "error", "reason": "Invalid sender id"}
+
+    (result,) = send(pingbix, options, [message()], answer(400, body))
+
+    assert (result.outcome, result.code) == (Outcome.FAILED, "906")
+    assert result.reason is not None and "(HTTP 400)" in result.reason
+
+
 @pytest.mark.parametrize("status", [401, 403])
 def test_an_http_auth_refusal_makes_the_vendor_unusable(
     pingbix: VendorPlugin, options: PingbixOptions, status: int
