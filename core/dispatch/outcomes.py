@@ -5,9 +5,9 @@ Pure functions: a :class:`~smsgate.types.SendResult` and the message as claimed 
 database work is in :mod:`smsgate.dispatch.queue`.
 
 - submitted: the vendor's id is kept.
-- retry: back to ``accepted`` after a jittered backoff that honours ``Retry-After``; after
-  ``max_attempts`` tries it fails with 904, and when the next try would come after the
-  message's validity it fails with 916 (expired) now.
+- retry: back to ``accepted`` after a jittered backoff that honours ``Retry-After``; when
+  the next try would come after the message's validity it fails with 916 (expired) now, and
+  after ``max_attempts`` tries, when that is set, with 904.
 - failed: the plugin's CleverTap code (900 when it gave none that CleverTap knows).
 - unknown: kept as ``unknown`` with the reason, never resent by the dispatcher.
 - a result marked ``vendor_unusable`` (bad credentials, no balance) moves the message to the
@@ -147,7 +147,7 @@ def _retry(
     random: Random,
 ) -> Decision:
     reason = _clip(result.reason) or "the vendor asked to try again"
-    if message.attempts >= settings.max_attempts:
+    if settings.max_attempts is not None and message.attempts >= settings.max_attempts:
         gave_up = f"gave up after {message.attempts} attempts: {reason}"
         return _failed(message, GAVE_UP, gave_up[:_REASON_LIMIT])
     delay = retry_delay(

@@ -20,9 +20,11 @@ key                         default meaning
 ``http_timeout``            10      default timeout of the shared HTTP client, per request
 ``max_connections``         100     connections the dispatch workers keep open, all vendors
                                     together; each worker has its share in a pool of its own
-``max_attempts``            5       vendor calls per message before a ``retry`` becomes a failure
-                                    (code 904); waiting for the rate limit or an open circuit is
-                                    not an attempt
+``max_attempts``            none    vendor calls per message before a ``retry`` becomes a failure
+                                    (code 904); none: a message is retried until its
+                                    ``validity`` runs out (916), so that a vendor outage of
+                                    minutes or hours costs no message. Waiting for the rate
+                                    limit or an open circuit is not an attempt
 ``backoff_base``            1       full-jitter backoff: a retry waits random(0, min(cap,
 ``backoff_cap``             300     base * 2**n)) seconds, n = attempts made so far minus one
 ``max_retry_after``         3600    a vendor's ``Retry-After`` is honoured up to this
@@ -64,7 +66,7 @@ class DispatchSettings(BaseModel):
     send_timeout: float = Field(default=30.0, gt=0)
     http_timeout: float = Field(default=10.0, gt=0)
     max_connections: int = Field(default=100, ge=1)
-    max_attempts: int = Field(default=5, ge=1)
+    max_attempts: int | None = Field(default=None, ge=1)
     backoff_base: float = Field(default=1.0, gt=0)
     backoff_cap: float = Field(default=300.0, gt=0)
     max_retry_after: float = Field(default=3600.0, ge=0)

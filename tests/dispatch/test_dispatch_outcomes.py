@@ -6,7 +6,7 @@ from datetime import timedelta
 
 import pytest
 import sqlalchemy as sa
-from dispatch_helpers import RigFactory, events, kinds, message, provider_toml, texts
+from dispatch_helpers import RigFactory, events, kinds, message, messages, provider_toml, texts
 from fakevendor import Fault
 
 from smsgate.dispatch import queue
@@ -104,6 +104,26 @@ def test_retries_end_with_904_after_max_attempts(make_rig: RigFactory) -> None:
     assert "gave up after 3 attempts" in row.failure_description
     assert rig.vendor.received() == {"m0": 3}
     assert rig.dispatch().claimed == 0
+
+
+def test_by_default_a_vendor_down_for_an_hour_costs_no_message(make_rig: RigFactory) -> None:
+    # Retries and the circuit's probes wait it out; only the message's validity ends them.
+    rig = make_rig()
+    rig.accept(texts(2))
+    rig.vendor.standing = Fault(502)
+    rig.jitter.append(1.0)  # the longest backoff each time: the fewest tries
+    for _ in range(3600 // 30):
+        rig.dispatch()
+        rig.clock.advance(30)
+    assert {row.status for row in messages(rig.engine)} == {MessageStatus.ACCEPTED}
+
+    rig.vendor.standing = None
+    rig.clock.advance(300)
+    for _ in range(4):
+        rig.dispatch()
+        rig.clock.advance(30)
+
+    assert {row.status for row in messages(rig.engine)} == {MessageStatus.SUBMITTED}
 
 
 def test_vendor_refusal_fails_with_its_clevertap_code(make_rig: RigFactory) -> None:
