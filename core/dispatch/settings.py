@@ -12,11 +12,13 @@ key                         default meaning
 ``batch_size``              100     most messages one worker claims (and hands to a plugin) at once
 ``poll_interval``           0.5     idle workers look for due messages this often; an accept in the
                                     same process wakes them at once
-``lease``                   60      a claimed message belongs to its worker this long; after that a
+``lease``                   210     a claimed message belongs to its worker this long; after that a
                                     message still ``sending`` is reclaimed as ``unknown``
-``send_timeout``            30      the longest a plugin's ``send_batch`` may take; after it the
+``send_timeout``            180     the longest a plugin's ``send_batch`` may take; after it the
                                     batch is ``unknown`` but for the results the plugin already
-                                    reported (must be at least 1 s below ``lease``)
+                                    reported (must be at least 1 s below ``lease``). A batch of
+                                    100 at 10 requests at once takes ten request times: 180 s
+                                    leaves a slow vendor 15 s a request, Pingbix's read timeout
 ``http_timeout``            10      default timeout of the shared HTTP client, per request
 ``max_connections``         100     connections the dispatch workers keep open, all vendors
                                     together; each worker has its share in a pool of its own
@@ -62,8 +64,8 @@ class DispatchSettings(BaseModel):
     concurrency: int = Field(default=4, ge=1, le=256)
     batch_size: int = Field(default=100, ge=1, le=10_000)
     poll_interval: float = Field(default=0.5, gt=0, le=60)
-    lease: float = Field(default=60.0, gt=0)
-    send_timeout: float = Field(default=30.0, gt=0)
+    lease: float = Field(default=210.0, gt=0)
+    send_timeout: float = Field(default=180.0, gt=0)
     http_timeout: float = Field(default=10.0, gt=0)
     max_connections: int = Field(default=100, ge=1)
     max_attempts: int | None = Field(default=None, ge=1)

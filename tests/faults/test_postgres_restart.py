@@ -34,7 +34,7 @@ DOWN = 2.0
 #: Leases that outlast the outage: a write that fails while the database is down is retried
 #: while the lease holds (see smsgate.storage.retry).
 LEASES: dict[str, Any] = {
-    "dispatch": {"lease": 6.0},
+    "dispatch": {"lease": 6.0, "send_timeout": 5.0},
     "delivery": {"relay_lease": 6.0, "relay_timeout": 2.5},
 }
 
