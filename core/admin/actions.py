@@ -114,11 +114,14 @@ def retry_message(
     validity: float,
     by: str,
     resend_unknown: bool = False,
+    only_if: str | None = None,
 ) -> str | None:
     """Send message ``pk`` again, as the module docstring says; ``None`` if there is none.
 
     :param validity: the dispatch ``validity`` in seconds.
     :param by: who asked (``dashboard``, ``api``, ``cli``), kept on the event.
+    :param only_if: the status the asker saw (a list of unknown messages, say); refused
+        when the message has moved on since.
     :returns: one sentence saying what was done.
     :raises ActionRefusedError: the message's state does not allow it.
     """
@@ -127,6 +130,7 @@ def retry_message(
         if row is None:
             return None
         status = row.status
+        _still(pk, status, only_if)
         if status in _NOT_NOW:
             raise ActionRefusedError(f"message {pk} cannot be retried: {_NOT_NOW[status]}")
         if status == _ACCEPTED:
@@ -211,9 +215,11 @@ def cancel_message(
     by: str,
     code: str = "900",
     description: str | None = None,
+    only_if: str | None = None,
 ) -> str | None:
     """Fail an ``accepted`` or ``unknown`` message and tell CleverTap; ``None`` if none.
 
+    :param only_if: as for :func:`retry_message`.
     :raises ValueError: ``code`` is not one CleverTap accepts.
     :raises ActionRefusedError: the message is being sent, with the vendor, or final.
     """
@@ -224,6 +230,7 @@ def cancel_message(
         if row is None:
             return None
         status = row.status
+        _still(pk, status, only_if)
         if status not in (_ACCEPTED, _UNKNOWN):
             why = _NOT_NOW.get(status, "it has already failed")
             raise ActionRefusedError(f"message {pk} cannot be cancelled: {why}")
@@ -382,6 +389,13 @@ def _update_relay(connection: Connection, pk: int, state: str, values: Mapping[s
     ).rowcount
     if done != 1:
         raise ActionRefusedError(f"relay record {pk} changed meanwhile; look again and retry")
+
+
+def _still(pk: int, status: str, expected: str | None) -> None:
+    if expected is not None and status != expected:
+        raise ActionRefusedError(
+            f"message {pk} is {status} now, no longer {expected}: look again before acting"
+        )
 
 
 def _withdraw_failed_record(connection: Connection, pk: int) -> bool | None:

@@ -78,12 +78,18 @@ async def unknown_action(request: Request) -> Response:
             form.get("back"),
             ("error", "Not resent: tick the box to accept that they may arrive twice."),
         )
-    done, refused = await _run(request, action, ids, form)
+    # The page listed them as unknown: one another operator resent meanwhile is not.
+    done, refused = await _run(request, action, ids, form, only_if="unknown")
     return _back(request, form.get("back"), _summary(done, refused))
 
 
 async def _run(
-    request: Request, action: str, ids: Sequence[int], form: dict[str, str]
+    request: Request,
+    action: str,
+    ids: Sequence[int],
+    form: dict[str, str],
+    *,
+    only_if: str | None = None,
 ) -> tuple[list[str], list[str]]:
     gateway: Gateway = request.app.state.gateway
     validity = gateway.config.settings.gateway.dispatch.validity
@@ -101,6 +107,7 @@ async def _run(
                 validity=validity,
                 by="dashboard",
                 resend_unknown=action == "resend",
+                only_if=only_if,
             )
         elif action == "cancel":
             call = functools.partial(
@@ -111,6 +118,7 @@ async def _run(
                 by="dashboard",
                 code=form.get("code") or "900",
                 description=(form.get("description") or "").strip()[:512] or None,
+                only_if=only_if,
             )
         else:
             relay = actions.retry_relay if action == "retry_relay" else actions.give_up_relay

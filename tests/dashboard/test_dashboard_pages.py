@@ -153,6 +153,33 @@ def test_unknown_messages_are_resent_only_with_consent(client, engine):
     assert message(engine, "m1.").status == "accepted"
 
 
+def test_the_unknown_pages_give_up_spares_a_message_that_is_no_longer_unknown(client, engine):
+    # Another operator resent it meanwhile: this page's list is out of date.
+    now = utcnow()
+    accept(engine, texts(2), now)
+    dispatch(engine, now, unknown=["m1.", "m2."])
+    page = client.get("/dashboard/unknown").text
+    ids = [str(message(engine, m).id) for m in ("m1.", "m2.")]
+    client.post(
+        "/dashboard/unknown/action",
+        data={
+            "csrf": csrf_of(page),
+            "back": "/",
+            "action": "resend",
+            "consent": "yes",
+            "ids": ids[1],
+        },
+    )
+
+    client.post(
+        "/dashboard/unknown/action",
+        data={"csrf": csrf_of(page), "back": "/dashboard/unknown", "action": "cancel", "ids": ids},
+    )
+
+    assert [message(engine, m).status for m in ("m1.", "m2.")] == ["failed", "accepted"]
+    assert "no longer unknown" in client.get("/dashboard/unknown").text
+
+
 @settings(
     max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
 )
