@@ -113,14 +113,20 @@ class Stale:
 
 
 def stale_messages(
-    engine: Engine, now: datetime, *, give_up: float, limit: int = 100
+    engine: Engine,
+    now: datetime,
+    *,
+    give_up: float,
+    limit: int = 100,
+    with_unknown: bool = True,
 ) -> list[Stale]:
     """Messages older than ``give_up`` seconds still waiting for a final status, oldest first.
 
-    These are ``submitted`` or ``buffered`` messages no report or lookup settled, and
-    ``unknown`` ones (the gateway could not tell whether the vendor got them).
+    These are ``submitted`` or ``buffered`` messages no report or lookup settled, and, unless
+    ``with_unknown`` is false, ``unknown`` ones (the gateway could not tell whether the
+    vendor got them).
     """
-    waiting = [*_STATUSES, MessageStatus.UNKNOWN.value]
+    waiting = [*_STATUSES, *([MessageStatus.UNKNOWN.value] if with_unknown else [])]
     with reading(engine).connect() as connection:
         rows = connection.execute(
             sa.select(

@@ -62,6 +62,21 @@ def test_messages_with_a_final_report_or_past_their_validity_and_grace_are_not_a
     assert stale_messages(engine, START + timedelta(seconds=GIVE_UP - 1), give_up=GIVE_UP) == []
 
 
+def test_stale_messages_can_leave_out_the_unknown_ones_so_that_they_do_not_crowd_the_list(
+    engine,
+):
+    # Stored in message id order: the unknown ones come first.
+    accept(engine, ["a1.", "a2.", "old."], nickname=NICK)
+    dispatch(engine, START, submitted={"old.": "tx-old"}, unknown=["a1.", "a2."], nickname=NICK)
+    later = START + timedelta(seconds=GIVE_UP + 1)
+
+    crowded = stale_messages(engine, later, give_up=GIVE_UP, limit=2)
+    submitted = stale_messages(engine, later, give_up=GIVE_UP, limit=2, with_unknown=False)
+
+    assert {s.status for s in crowded} == {"unknown"}
+    assert [s.message_id for s in submitted] == ["old."]
+
+
 class Vendor:
     """A plugin whose vendor knows the fate of some transactions."""
 
