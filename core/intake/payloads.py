@@ -82,11 +82,10 @@ def _with_globals(shared: Mapping[str, object], record: object) -> object:
     """``record`` with the global keys it does not set itself; null or "" sets nothing."""
     if not isinstance(record, dict):
         return record
-    merged = dict(shared)
-    for key, value in record.items():
-        if key in shared and (value is None or value == ""):
-            continue
-        merged[key] = value
+    merged = {**shared, **record}
+    for key, value in shared.items():
+        if merged[key] is None or merged[key] == "":
+            merged[key] = value
     return merged
 
 

@@ -73,7 +73,7 @@ def prepare_record(
             for key, value in record.items()
             if key not in _CANONICAL and value is not None and not _unfilled(value)
         }
-        size = extras_size(extras)
+        size = extras_size(extras) if extras else 0
         if size > MAX_EXTRAS:
             raise InvalidRecordError(
                 f"the keys beyond {', '.join(CANONICAL_KEYS)} take {size} characters; "
@@ -171,18 +171,20 @@ def extras_size(extras: Mapping[str, object]) -> int:
 
 
 def _unfilled(value: object) -> bool:
-    return isinstance(value, str) and _UNFILLED.fullmatch(value) is not None
+    return isinstance(value, str) and value[:2] == "$$" and _UNFILLED.fullmatch(value) is not None
 
 
 def _canonical(key: str, value: Any) -> str | None:
-    # A literal `$$MessageID` stored as an id would make every later record carrying it a
-    # duplicate, never sent: a field CleverTap did not fill in is a field not set.
-    if value is None or _unfilled(value):
+    if value is None:
         return None
-    if key == "template_variables" and isinstance(value, list):
-        text = json.dumps([_scalar_text(item) for item in value], ensure_ascii=False)
-    elif isinstance(value, str):
+    if isinstance(value, str):
+        # A literal `$$MessageID` stored as an id would make every later record carrying it
+        # a duplicate, never sent: a field CleverTap did not fill in is a field not set.
+        if value[:2] == "$$" and _UNFILLED.fullmatch(value):
+            return None
         text = value
+    elif key == "template_variables" and isinstance(value, list):
+        text = json.dumps([_scalar_text(item) for item in value], ensure_ascii=False)
     elif isinstance(value, int) and not isinstance(value, bool):
         text = str(value)
     else:
