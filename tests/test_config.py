@@ -208,24 +208,27 @@ def test_unknown_plugin_option_lists_the_options_the_plugin_takes(tmp_path, plug
     assert "senderid" in message
 
 
-def test_missing_secret_environment_variable_names_the_variable_and_the_fix(tmp_path, plugins):
-    text = PROVIDER.replace(f'token = "{TOKEN}"', 'token = { env = "CT_TOKEN" }', 1)
+@pytest.mark.parametrize(
+    ("table", "problem"),
+    [
+        (
+            '{ env = "CT_TOKEN" }',
+            "environment variable CT_TOKEN is not set; export CT_TOKEN=... before starting smsgate",
+        ),
+        (
+            "{ env = 5 }",
+            'name the environment variable in double quotes: { env = "SMSGATE_TOKEN" }',
+        ),
+    ],
+    ids=["variable-not-set", "name-not-in-quotes"],
+)
+def test_a_secret_from_an_env_table_that_cannot_be_read_names_the_fix(
+    tmp_path, plugins, table, problem
+):
+    text = PROVIDER.replace(f'token = "{TOKEN}"', f"token = {table}", 1)
     message = problems_of(write(tmp_path, text), plugins)
-    assert (
-        "providers.pingbix-in.token: environment variable CT_TOKEN is not set; "
-        "export CT_TOKEN=... before starting smsgate"
-    ) in message
-    # The variable's own message replaces pydantic's complaint about the empty value.
-    assert message.count("providers.pingbix-in.token") == 1
-
-
-def test_an_env_table_without_a_name_in_quotes_says_how_to_write_one(tmp_path, plugins):
-    text = PROVIDER.replace(f'token = "{TOKEN}"', "token = { env = 5 }", 1)
-    message = problems_of(write(tmp_path, text), plugins)
-    assert (
-        "providers.pingbix-in.token: name the environment variable in double quotes: "
-        '{ env = "SMSGATE_TOKEN" }'
-    ) in message
+    assert f"providers.pingbix-in.token: {problem}" in message
+    # Its own message replaces pydantic's complaint about the missing value.
     assert message.count("providers.pingbix-in.token") == 1
 
 

@@ -64,58 +64,48 @@ def test_downgrade_to_base_removes_every_table_and_upgrade_rebuilds_them(empty_d
         engine.dispose()
 
 
+#: A naive UTC time, as the schema's columns hold them.
+NOW = datetime(2026, 1, 1, tzinfo=UTC).replace(tzinfo=None)
+
+
+def store_message(connection: sa.Connection, status: str, rank: int) -> None:
+    """Message 1, ``m-1.``, with the columns every revision since the first has."""
+    names = ["id", "nickname", "message_id", "tracked", "to", "raw_to", "extras", "encoding"]
+    names += ["segments", "status", "status_rank", "attempts", "next_attempt_at"]
+    names += ["created_at", "updated_at"]
+    messages = sa.table("messages", *(sa.column(name) for name in names))
+    connection.execute(
+        messages.insert().values(
+            id=1,
+            nickname="pingbix-in",
+            message_id="m-1.",
+            tracked=True,
+            to="+919876543210",
+            raw_to="9876543210",
+            extras="{}",
+            encoding="gsm7",
+            segments=1,
+            status=status,
+            status_rank=rank,
+            attempts=1,
+            next_attempt_at=NOW,
+            created_at=NOW,
+            updated_at=NOW,
+        )
+    )
+
+
 def test_stored_messages_and_events_survive_the_upgrade_to_head(empty_database_url):
     upgrade(empty_database_url, FIRST)
     engine = create_engine(empty_database_url)
-    now = datetime(2026, 1, 1, tzinfo=UTC).replace(tzinfo=None)
-    messages = sa.table(
-        "messages",
-        *(
-            sa.column(name)
-            for name in [
-                "id",
-                "nickname",
-                "message_id",
-                "tracked",
-                "to",
-                "raw_to",
-                "extras",
-                "encoding",
-                "segments",
-                "status",
-                "status_rank",
-                "attempts",
-                "next_attempt_at",
-                "created_at",
-                "updated_at",
-            ]
-        ),
-    )
+    now = NOW
     events = sa.table(
         "message_events",
         *(sa.column(n) for n in ["message_pk", "kind", "payload", "occurred_at", "recorded_at"]),
     )
     try:
         with engine.begin() as connection:
-            connection.execute(
-                messages.insert().values(
-                    id=1,
-                    nickname="pingbix-in",
-                    message_id="m-1.",
-                    tracked=True,
-                    to="+919876543210",
-                    raw_to="9876543210",
-                    extras="{}",
-                    encoding="gsm7",
-                    segments=1,
-                    status="submitted",
-                    status_rank=3,
-                    attempts=1,
-                    next_attempt_at=now,
-                    created_at=now,
-                    updated_at=now,
-                )
-            )
+            store_message(connection, "submitted", 3)
             connection.execute(
                 events.insert().values(
                     message_pk=1,
@@ -140,14 +130,7 @@ def test_queued_relays_keep_their_place_across_the_occurrence_revision(empty_dat
     # stays queued once, and going back keeps the first click of the message.
     upgrade(empty_database_url, "0004")
     engine = create_engine(empty_database_url)
-    now = datetime(2026, 1, 1, tzinfo=UTC).replace(tzinfo=None)
-    messages = sa.table(
-        "messages",
-        *(sa.column(name) for name in ["id", "nickname", "message_id", "tracked", "to"]),
-        *(sa.column(name) for name in ["raw_to", "extras", "encoding", "segments"]),
-        *(sa.column(name) for name in ["status", "status_rank", "attempts"]),
-        *(sa.column(name) for name in ["next_attempt_at", "created_at", "updated_at"]),
-    )
+    now = NOW
     columns = ["message_pk", "nickname", "event", "state", "attempts", "next_attempt_at"]
     columns += ["created_at", "updated_at"]
     outbox = sa.table(
@@ -174,25 +157,7 @@ def test_queued_relays_keep_their_place_across_the_occurrence_revision(empty_dat
 
     try:
         with engine.begin() as connection:
-            connection.execute(
-                messages.insert().values(
-                    id=1,
-                    nickname="pingbix-in",
-                    message_id="m-1.",
-                    tracked=True,
-                    to="+919876543210",
-                    raw_to="9876543210",
-                    extras="{}",
-                    encoding="gsm7",
-                    segments=1,
-                    status="delivered",
-                    status_rank=100,
-                    attempts=1,
-                    next_attempt_at=now,
-                    created_at=now,
-                    updated_at=now,
-                )
-            )
+            store_message(connection, "delivered", 100)
             connection.execute(outbox.insert(), [queued("delivered", 1), queued("clicked", 2)])
         upgrade(empty_database_url)
         with engine.begin() as connection:
