@@ -33,8 +33,9 @@ async def message_action(request: Request) -> Response:
     """``POST /dashboard/messages/{id}/{retry|resend|cancel}``."""
     fields = await check_post(request)
     form = dict(fields)
-    raw = request.path_params["id"]
-    pk = parse_id(raw) or 0
+    pk = parse_id(request.path_params["id"])
+    if pk is None:
+        raise RequestError(404, "no such message: the id is a number, as in the message's URL")
     action = request.path_params["action"]
     if action not in ("retry", "resend", "cancel"):
         raise RequestError(404, "no such action")

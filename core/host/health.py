@@ -9,7 +9,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 
 from smsgate.host.gateway import Gateway
-from smsgate.storage.database import reading
+from smsgate.storage.database import file_gone, reading
 
 
 async def healthz(request: Request) -> JSONResponse:
@@ -26,6 +26,9 @@ async def readyz(request: Request) -> JSONResponse:
     gateway: Gateway = request.app.state.gateway
 
     def ping() -> str | None:
+        gone = file_gone(gateway.engine)
+        if gone is not None:
+            return f"its file {gone} is gone"
         try:
             with reading(gateway.engine).connect() as connection:
                 connection.execute(sa.text("SELECT 1"))

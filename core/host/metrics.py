@@ -59,7 +59,7 @@ from smsgate.dispatch import BatchReport
 from smsgate.dispatch.throttle import Circuit
 from smsgate.errors import RequestError
 from smsgate.host.answers import Answer
-from smsgate.storage.database import reading
+from smsgate.storage.database import file_gone, reading
 from smsgate.storage.models import MessageStatus, utcnow
 
 if TYPE_CHECKING:
@@ -210,6 +210,10 @@ class DatabaseCollector(Collector):
             yield up
             return
         now = utcnow()
+        if file_gone(gateway.engine) is not None:
+            up.add_metric([], 0)
+            yield up
+            return
         try:
             with reading(gateway.engine).connect() as connection:
                 live = stats.live_figures(connection)

@@ -82,6 +82,20 @@ def reading(engine: Engine) -> Engine:
     return engine.execution_options(**{_READ_ONLY: True})
 
 
+def file_gone(engine: Engine) -> str | None:
+    """The path of ``engine``'s SQLite file when it no longer exists, else ``None``.
+
+    A file deleted under a running gateway still answers queries through the open
+    connections, and what is written to it is lost at the next start: not ready.
+    """
+    if engine.dialect.name != "sqlite":
+        return None
+    path = engine.url.database
+    if not path or path == ":memory:" or path.startswith("file:"):
+        return None
+    return None if os.path.exists(path) else path
+
+
 def _begin_immediate(connection: sa.Connection) -> None:
     if connection.get_execution_options().get(_READ_ONLY):
         connection.exec_driver_sql("BEGIN")

@@ -153,6 +153,15 @@ def test_unknown_messages_are_resent_only_with_consent(client, engine):
     assert message(engine, "m1.").status == "accepted"
 
 
+def test_an_action_on_a_message_id_that_is_not_a_number_is_a_404(client):
+    page = client.get("/dashboard/unknown").text
+
+    answer = client.post("/dashboard/messages/abc/retry", data={"csrf": csrf_of(page)})
+
+    assert answer.status_code == 404
+    assert "no such message" in answer.text
+
+
 def test_the_unknown_pages_give_up_spares_a_message_that_is_no_longer_unknown(client, engine):
     # Another operator resent it meanwhile: this page's list is out of date.
     now = utcnow()

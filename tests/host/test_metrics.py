@@ -114,6 +114,24 @@ def test_health_and_metrics_answer_while_another_process_holds_sqlites_write_loc
     assert value(samples, "smsgate_database_up") == 1
 
 
+def test_a_sqlite_file_deleted_under_the_gateway_makes_it_unready(
+    make_config, sqlite_template, tmp_path
+):
+    # Its open connections still answer, and what they write is lost at the next start.
+    path = tmp_path / "doomed.db"
+    shutil.copy(sqlite_template, path)
+    with ServerThread(create_app(make_config(f"sqlite:///{path}"))) as server:
+        assert httpx.get(f"{server.url}/readyz").status_code == 200
+        for leftover in tmp_path.glob("doomed.db*"):
+            leftover.unlink()
+        ready = httpx.get(f"{server.url}/readyz")
+        samples = scrape(server)
+
+    assert ready.status_code == 503
+    assert ready.json()["database"] == f"unreachable (its file {path} is gone)"
+    assert value(samples, "smsgate_database_up") == 0
+
+
 def test_a_scrape_with_the_database_gone_still_answers(make_config, tmp_path):
     config = make_config(f"sqlite:///{tmp_path / 'gone.db'}", extra=ADMIN_CONFIG)
     app = create_app(config)
