@@ -54,9 +54,16 @@ def _load(config_path: Path | None) -> Config:
 @contextmanager
 def _database(config: Config) -> Iterator[Engine]:
     from smsgate.cli.startup import describe_startup_error
-    from smsgate.storage.database import check_schema, create_engine
+    from smsgate.storage.database import check_schema, create_engine, file_gone
 
     engine = create_engine(config.database_url)
+    missing = file_gone(engine)
+    if missing is not None:
+        # Opening it would create an empty database where a mistyped path led.
+        engine.dispose()
+        raise click.ClickException(
+            f"there is no database at {missing}; check gateway.database_url in {config.path}"
+        )
     try:
         try:
             check_schema(engine)

@@ -62,6 +62,19 @@ def test_an_empty_list_for_a_nickname_not_configured_says_so(run, engine):
     assert known.output == "no message matches\n"
 
 
+def test_a_command_on_a_sqlite_file_that_does_not_exist_says_so_and_creates_none(
+    make_config, tmp_path
+):
+    missing = tmp_path / "typo.db"
+    config = make_config(f"sqlite:///{missing}")
+
+    result = CliRunner().invoke(main, ["stats", "--config", str(config.path)])
+
+    assert result.exit_code == 1
+    assert f"there is no database at {missing}" in result.output
+    assert not missing.exists()
+
+
 def test_messages_show_by_id_or_message_id(run, engine):
     now = utcnow()
     accept(engine, texts(1), now)
