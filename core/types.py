@@ -47,6 +47,9 @@ class OutboundMessage:
     :param template_id: the DLT template id (``$$TemplateID``), if any.
     :param template_variables: the variables in order of occurrence, parsed from
         ``$$TemplateVariables`` (a JSON array, or a ``|``- or ``,``-separated string).
+    :param template_variables_text: ``$$TemplateVariables`` as CleverTap sent it. Its format
+        is not documented, so the split above is a guess: a plugin that knows the number
+        of slots can do better (one slot and ``"1,500"`` is one variable, not two).
     :param campaign_id: CleverTap's campaign id, if any.
     :param extras: every other key CleverTap sent, as strings (a per-campaign ``senderid``).
     :param encoding: GSM-7 or UCS-2, from the body.
@@ -59,6 +62,7 @@ class OutboundMessage:
     body: str | None = None
     template_id: str | None = None
     template_variables: tuple[str, ...] = ()
+    template_variables_text: str | None = None
     campaign_id: str | None = None
     extras: Mapping[str, str] = field(default_factory=dict)
     encoding: Encoding = Encoding.GSM7

@@ -577,6 +577,7 @@ def _outbound(message: Claimed) -> OutboundMessage:
         body=message.body,
         template_id=message.template_id,
         template_variables=parse_template_variables(message.template_variables),
+        template_variables_text=message.template_variables,
         campaign_id=message.campaign_id,
         extras=dict(message.extras),
         encoding=encoding,

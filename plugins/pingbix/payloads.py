@@ -92,7 +92,12 @@ def _text(message: OutboundMessage, options: PingbixOptions) -> tuple[str, Encod
     if not message.template_id:
         raise _Refused("the record has neither a body nor a DLT template id", "900")
     try:
-        text = render_template(options.templates, message.template_id, message.template_variables)
+        text = render_template(
+            options.templates,
+            message.template_id,
+            message.template_variables,
+            sent_as=message.template_variables_text,
+        )
     except TemplateError as exc:
         raise _Refused(exc.reason, exc.code) from None
     return text, detect_encoding(text)

@@ -27,9 +27,17 @@ class TemplateError(Exception):
 
 
 def render_template(
-    templates: Mapping[str, str], template_id: str, variables: Sequence[str]
+    templates: Mapping[str, str],
+    template_id: str,
+    variables: Sequence[str],
+    *,
+    sent_as: str | None = None,
 ) -> str:
     """The text of template ``template_id`` with its slots filled by ``variables`` in order.
+
+    ``sent_as`` is the variables' text as CleverTap sent it: a template with one slot takes
+    a comma-separated text whole (an amount such as ``1,500``, a name such as ``Ravi,
+    Kumar``), where the split in ``variables`` saw several.
 
     Raises :class:`TemplateError` (908) when the template is not listed, and (900) when the
     number of variables differs from the number of slots: a text with a slot left empty or
@@ -43,6 +51,9 @@ def render_template(
             code="908",
         )
     slots = len(SLOT.findall(text))
+    if slots == 1 and len(variables) > 1 and _comma_separated(sent_as):
+        assert sent_as is not None
+        variables = (sent_as.strip(),)
     if slots != len(variables):
         raise TemplateError(
             f"DLT template {template_id} has {slots} variable slot(s) but the record has "
@@ -52,3 +63,11 @@ def render_template(
     filled = iter(variables)
     # A function replacement, so that a backslash or "\g<0>" in a variable stays literal.
     return SLOT.sub(lambda _: next(filled), text)
+
+
+def _comma_separated(text: str | None) -> bool:
+    """Whether ``text`` was split on its commas: not a JSON array, no ``|`` in it."""
+    if text is None:
+        return False
+    stripped = text.strip()
+    return "|" not in stripped and not stripped.startswith("[")

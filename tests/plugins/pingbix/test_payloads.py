@@ -7,10 +7,13 @@ import pingbix_cassettes
 import pytest
 
 from smsgate import Encoding, OutboundMessage, Outcome, VendorRequest
+from smsgate.intake.records import parse_template_variables
 from smsgate.plugins import PluginSet, VendorPlugin
 from smsgate_pingbix.options import PingbixOptions
 
 TEMPLATE_ID = pingbix_cassettes.account("PINGBIX_DLT_TEMPLATE_ID")
+#: A DLT template with a single variable slot.
+ONE_SLOT = "1107000000000000777"
 
 options = pingbix_cassettes.options
 
@@ -226,6 +229,49 @@ def test_a_wrong_number_of_template_variables_is_refused(
 
     assert (refused.outcome, refused.code) == (Outcome.FAILED, "900")
     assert refused.reason is not None and "2 variable slot(s)" in refused.reason
+
+
+@pytest.mark.parametrize(
+    ("sent_as", "text"),
+    [
+        ("1,500", "Rs 1,500 credited"),
+        ("Ravi, Kumar", "Rs Ravi, Kumar credited"),
+    ],
+)
+def test_a_one_slot_template_takes_a_comma_separated_text_whole(
+    pingbix: VendorPlugin, options: PingbixOptions, sent_as: str, text: str
+) -> None:
+    one_slot = options.model_copy(
+        update={"templates": {"1107000000000000777": "Rs {#var#} credited"}}
+    )
+    record = message(
+        body=None,
+        template_id=ONE_SLOT,
+        template_variables=parse_template_variables(sent_as),
+        template_variables_text=sent_as,
+    )
+
+    (request,) = pingbix.build_payload([record], one_slot).requests
+
+    assert fields(request)["msg"] == text
+
+
+def test_a_one_slot_template_still_refuses_several_variables_sent_as_a_list(
+    pingbix: VendorPlugin, options: PingbixOptions
+) -> None:
+    one_slot = options.model_copy(
+        update={"templates": {"1107000000000000777": "Rs {#var#} credited"}}
+    )
+    record = message(
+        body=None,
+        template_id=ONE_SLOT,
+        template_variables=("1", "500"),
+        template_variables_text='["1", "500"]',
+    )
+
+    (refused,) = pingbix.build_payload([record], one_slot).refused
+
+    assert (refused.outcome, refused.code) == (Outcome.FAILED, "900")
 
 
 @pytest.mark.parametrize("body", [None, "", "   "])
