@@ -134,8 +134,8 @@ class GatewaySettings(BaseModel):
 
     @model_validator(mode="after")
     def _purge_spares_live_messages(self) -> GatewaySettings:
-        too_soon = self.purge_after and self.purge_too_soon(self.purge_after)
-        if too_soon:
+        too_soon = None if self.purge_after is None else self.purge_too_soon(self.purge_after)
+        if too_soon is not None:
             raise ValueError(f"purge_after {too_soon}")
         return self
 

@@ -413,3 +413,12 @@ def test_no_secret_value_appears_in_any_error(tmp_path):
         assert key in message
     for secret in secrets.values():
         assert secret not in message
+
+
+@pytest.mark.parametrize("age", ["0d", "0s", "100h"])
+def test_a_purge_after_shorter_than_a_message_may_live_is_refused(tmp_path, plugins, age):
+    # Zero too: a purger with a cutoff of now would delete the unsent queue every hour.
+    message = problems_of(
+        write(tmp_path, f'[gateway]\npurge_after = "{age}"\n' + PROVIDER), plugins
+    )
+    assert "purge_after must be at least 106h" in message

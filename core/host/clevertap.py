@@ -71,7 +71,7 @@ async def _decoder(request: Request, limit: int) -> Decoder:
     if kind == MULTIPART_TYPE:
         body = await read_body(request, limit)
         content_type = request.headers["content-type"]
-        return lambda: record_from_pairs(parse_multipart(content_type, body))
+        return lambda: record_from_pairs(parse_multipart(content_type, body), url_encoded=False)
     raise RequestError(
         415,
         f"content type {kind or '(none)'!r} is not supported; send application/json, "

@@ -13,7 +13,7 @@ import sys
 from collections.abc import Mapping
 
 from smsgate.errors import RequestError
-from smsgate.intake.records import MAX_EXTRAS, extras_size, json_type
+from smsgate.intake.records import MAX_EXTRAS, extras_size, json_type, unfilled
 
 BATCH_KEY = "messages"
 MAX_RECORDS = 1000
@@ -84,18 +84,22 @@ def _with_globals(shared: Mapping[str, object], record: object) -> object:
         return record
     merged = {**shared, **record}
     for key, value in shared.items():
-        if merged[key] is None or merged[key] == "":
+        if merged[key] is None or merged[key] == "" or unfilled(merged[key]):
             merged[key] = value
     return merged
 
 
-def record_from_pairs(pairs: Mapping[str, str]) -> list[object]:
-    """The single record of a form, multipart body or query string."""
+def record_from_pairs(pairs: Mapping[str, str], *, url_encoded: bool = True) -> list[object]:
+    """The single record of a form, multipart body or query string.
+
+    :param url_encoded: the pairs were URL-encoded (a query, a form), where ``+`` means a
+        space; not so in a multipart body.
+    """
     if not pairs:
         raise RequestError(400, "no fields were sent; send at least `to`")
     record = dict(pairs)
     to = record.get("to")
-    if to is not None and to[:1] == " " and to[1:2].isdigit():
+    if url_encoded and to is not None and to[:1] == " " and to[1:2].isdigit():
         # `?to=+9198…` with the plus left unencoded: form encoding reads it as a space.
         record["to"] = "+" + to[1:]
     return [record]

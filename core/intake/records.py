@@ -71,7 +71,7 @@ def prepare_record(
         extras = {
             _text_key(key): _extra(key, value)
             for key, value in record.items()
-            if key not in _CANONICAL and value is not None and not _unfilled(value)
+            if key not in _CANONICAL and value is not None and not unfilled(value)
         }
         size = extras_size(extras) if extras else 0
         if size > MAX_EXTRAS:
@@ -80,7 +80,7 @@ def prepare_record(
                 f"at most {MAX_EXTRAS} are kept per record"
             )
         if not raw_to:
-            if _unfilled(record.get("to")):
+            if unfilled(record.get("to")):
                 raise InvalidRecordError(
                     "`to` arrived as the placeholder $$To itself: the profile has no phone "
                     "number, or the placeholder is misspelt in the provider's template"
@@ -170,7 +170,8 @@ def extras_size(extras: Mapping[str, object]) -> int:
     )
 
 
-def _unfilled(value: object) -> bool:
+def unfilled(value: object) -> bool:
+    """Whether ``value`` is a placeholder CleverTap left as it was (``$$MessageID``)."""
     return isinstance(value, str) and value[:2] == "$$" and _UNFILLED.fullmatch(value) is not None
 
 

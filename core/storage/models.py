@@ -234,7 +234,7 @@ class RelayOutbox(SQLModel, table=True):
     #: Which click or reply this is: a digest of its record (time and content), so that a
     #: vendor's repeat of one reply adds nothing and a second reply is relayed too. Empty
     #: for ``delivered`` and ``failed``, which happen once per message.
-    occurrence: str = Field(default="", max_length=64)
+    occurrence: str = Field(default="", max_length=64, sa_column_kwargs={"server_default": ""})
     #: The record exactly as CleverTap receives it under ``data`` (ts, meta, …).
     record: dict[str, Any] = Field(default_factory=dict, sa_type=sa.JSON)
     #: ``pending`` (waiting or leased), ``done`` or ``dead`` (refused; not retried).

@@ -243,7 +243,7 @@ ERROR_RULES: Final[tuple[tuple[re.Pattern[str], Refusal], ...]] = tuple(
     for pattern, refusal in (
         (
             r"user ?id|user ?name|password|credential|authenticat|unauthori[sz]|login|api ?key"
-            r"|access denied|forbidden|\bip\b",
+            r"|\bip\b.*not (white ?listed|allowed|authori[sz]ed)",
             Refusal(Verdict.UNUSABLE, "900", "Pingbix refused the account credentials"),
         ),
         (
@@ -285,11 +285,11 @@ ERROR_RULES: Final[tuple[tuple[re.Pattern[str], Refusal], ...]] = tuple(
     )
 )
 
-#: ``statusCode`` values in an error answer that refuse the account rather than the message
-#: (the sandbox uses 401 for credentials and 402 for the balance, as HTTP would).
+#: HTTP statuses, and ``statusCode`` values in an error answer, that refuse the account
+#: rather than the message when its words name nothing about the message. Assumed, as HTTP
+#: uses them (401 credentials, 402 payment, 403 forbidden), and as our sandbox answers; no
+#: Pingbix material lists its codes.
 ACCOUNT_STATUS_CODES: Final = frozenset({401, 402, 403})
-#: HTTP statuses by which Pingbix refuses the account: 402 is an empty wallet.
-UNUSABLE_HTTP_STATUSES: Final = frozenset({401, 402, 403})
 
 #: An error reason no rule knows.
 UNKNOWN_ERROR: Final = Refusal(Verdict.FAILED, "900", "Pingbix refused the message")

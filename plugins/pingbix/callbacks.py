@@ -57,6 +57,7 @@ from __future__ import annotations
 import email.parser
 import email.policy
 import json
+import re
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime, tzinfo
 from typing import Any
@@ -74,6 +75,8 @@ _MAX_RECORDS = 1000
 #: len("2026-11-25 14:30:05"), a time written as DLR_TIME_FORMAT.
 _USUAL_LENGTH = 19
 _OTHER = "900"
+#: A year a delivery can have happened in, as a whole number.
+_YEAR = re.compile(r"(?<!\d)20\d\d(?!\d)")
 #: Report times before this are placeholders for "no time" (epoch seconds have 10 digits).
 _EARLIEST = datetime.fromtimestamp(1_000_000_000, UTC)
 
@@ -103,7 +106,7 @@ def records(request: CallbackRequest) -> list[dict[str, str]]:
         found = _json(body)
     else:
         fields = _multipart(request) if kind == _MULTIPART else _form(body)
-        if not fields:
+        if not fields and not query:
             # A 200 would tell the vendor its report arrived, and it would never come again.
             raise CallbackError("no report field could be read from the body")
         found = [fields]
@@ -177,8 +180,9 @@ def _read_time(text: str, zone: tzinfo) -> datetime | bool:
         return False  # a zero date at the very edge of what datetime holds
     if moment is not None:
         return moment
-    # Not a form known here; with no digit but zeros it is no time at all.
-    return text.strip().lower() not in api.DLR_NO_TIME and any(ch in "123456789" for ch in text)
+    # Not a form known here: a time all the same when it names a year of this century
+    # ("25 Nov 2026 10:00:05 PM"); anything else ("pending 2", a zero date) is no time.
+    return _YEAR.search(text) is not None
 
 
 def _parse_time(text: str, zone: tzinfo) -> datetime | None:

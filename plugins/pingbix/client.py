@@ -78,7 +78,7 @@ def judge_response(
     :param scrub: removes secrets from text that goes into a reason.
     """
     status = response.status_code
-    kind = classify_status(status, unusable=api.UNUSABLE_HTTP_STATUSES)
+    kind = classify_status(status, unusable=api.ACCOUNT_STATUS_CODES)
     if kind is StatusClass.BUSY:
         wait = parse_retry_after(response)
         reason = f"Pingbix answered HTTP {status}; try again later"
@@ -130,12 +130,13 @@ def _judge_body(
     if code_said in RETRY_STATUSES:
         reason = f"Pingbix is busy (statusCode {status_code}: {said!r}); try again later"
         return lambda message: SendResult.retry(message, reason)
-    if code_said is not None and code_said >= 500:
+    if code_said is not None and 500 <= code_said < 600:
         unsure = f"Pingbix failed (statusCode {status_code}: {said!r}); it may have been taken"
         return lambda message: SendResult.unknown(message, unsure)
     refusal = api.judge_error(said)
-    if code_said in api.ACCOUNT_STATUS_CODES and refusal.verdict is not api.Verdict.UNUSABLE:
-        # Whatever the words, these codes refuse the account: no message would go through.
+    if code_said in api.ACCOUNT_STATUS_CODES and refusal is api.UNKNOWN_ERROR:
+        # Words that name nothing about the message, under a code that refuses the account:
+        # failed, every queued message would be lost to one empty wallet.
         refusal = api.Refusal(api.Verdict.UNUSABLE, "900", "Pingbix refused the account")
     reason = f"{refusal.description}; Pingbix said {said!r}"
     if status_code:

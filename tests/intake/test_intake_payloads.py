@@ -29,6 +29,7 @@ def test_keys_outside_the_batch_apply_to_records_that_do_not_set_them():
                 {"to": "2", "template_id": "own"},
                 {"to": "3", "campaign_id": None},
                 {"to": "4", "template_id": ""},
+                {"to": "5", "template_id": "$$TemplateID"},
             ],
         }
     )
@@ -36,9 +37,10 @@ def test_keys_outside_the_batch_apply_to_records_that_do_not_set_them():
     assert records == [
         {"template_id": "G", "campaign_id": "C", "to": "1"},
         {"template_id": "own", "campaign_id": "C", "to": "2"},
-        # null or "" is how a record says nothing: an empty $$ placeholder, for one.
+        # null, "" or a placeholder left unfilled is how a record says nothing.
         {"template_id": "G", "campaign_id": "C", "to": "3"},
         {"template_id": "G", "campaign_id": "C", "to": "4"},
+        {"template_id": "G", "campaign_id": "C", "to": "5"},
     ]
 
 
@@ -99,3 +101,5 @@ def test_a_plus_sent_unencoded_in_a_query_or_form_is_read_back_as_a_plus():
     assert record_from_pairs({"to": " 6581234567"}) == [{"to": "+6581234567"}]
     assert record_from_pairs({"to": "  65 8123"}) == [{"to": "  65 8123"}]
     assert record_from_pairs({"to": "98765 43210"}) == [{"to": "98765 43210"}]
+    # A multipart body sends a plus as a plus: a leading space there is a space.
+    assert record_from_pairs({"to": " 6581234567"}, url_encoded=False) == [{"to": " 6581234567"}]

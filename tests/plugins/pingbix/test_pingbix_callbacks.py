@@ -91,6 +91,8 @@ def test_delivered_time_with_error_code_zero_is_delivered_at_that_time_in_utc(pi
         ({"DeliveredTime": "1970-01-01 05:30:00"}, EventKind.BUFFERED, None),
         ({"DeliveredTime": "NA"}, EventKind.BUFFERED, None),
         ({"DeliveredTime": "-"}, EventKind.BUFFERED, None),
+        ({"DeliveredTime": "0000-00-00 00:00:01"}, EventKind.BUFFERED, None),
+        ({"DeliveredTime": "pending 2"}, EventKind.BUFFERED, None),
         # A time in a spelling not known here is a time all the same.
         ({"DeliveredTime": "25 Nov 2026 10:00:05 PM"}, EventKind.DELIVERED, None),
     ],
@@ -199,6 +201,14 @@ def test_form_and_multipart_posts_are_read_with_the_query_fields(pingbix, option
         EventKind.DELIVERED,
         "+919845000001",
     )
+
+
+def test_a_report_in_the_query_of_a_post_with_an_empty_form_is_read(pingbix, options):
+    request = CallbackRequest("POST", {}, REPORT, b"&", "application/x-www-form-urlencoded")
+
+    (event,) = pingbix.parse_callback(request, options)
+
+    assert (event.vendor_id, event.kind) == (REPORT["Transactionid"], EventKind.DELIVERED)
 
 
 def test_a_json_report_sent_with_a_form_content_type_is_read_as_json(pingbix, options):

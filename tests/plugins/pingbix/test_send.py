@@ -291,6 +291,24 @@ def test_an_account_refusal_in_any_form_holds_the_messages_instead_of_failing_th
     assert (result.outcome, result.vendor_unusable) == (Outcome.RETRY, True)
 
 
+@pytest.mark.parametrize(
+    ("body", "code"),
+    [
+        ({"status": "error", "statusCode": "403", "reason": "Template not approved"}, "908"),
+        ({"status": "error", "statusCode": "1007", "reason": "Invalid template id"}, "908"),
+        ({"status": "error", "reason": "Message forbidden: content not allowed"}, "900"),
+    ],
+    ids=["403-about-the-template", "code-over-599", "forbidden-content"],
+)
+def test_words_about_the_message_fail_only_that_message_whatever_the_code(
+    pingbix: VendorPlugin, options: PingbixOptions, body: Any, code: str
+) -> None:
+    # Held as an account refusal, one bad message would stop the whole nickname.
+    (result,) = send(pingbix, options, [message()], answer(200, body))
+
+    assert (result.outcome, result.code, result.vendor_unusable) == (Outcome.FAILED, code, False)
+
+
 def test_a_server_error_said_in_the_body_leaves_the_message_unknown(
     pingbix: VendorPlugin, options: PingbixOptions
 ) -> None:

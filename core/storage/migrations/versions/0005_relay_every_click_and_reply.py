@@ -8,9 +8,13 @@ Until now the outbox held at most one row per (message, event), so a recipient's
 reply (a ``STOP`` after a ``YES``) or second click never reached CleverTap. The new
 ``occurrence`` column tells clicks and replies apart by a digest of their record; it is
 empty for ``delivered`` and ``failed``, which stay one per message. Existing rows keep an
-empty occurrence, so nothing already queued or sent is relayed again.
+empty occurrence, so nothing already queued is queued twice (a vendor repeating, after the
+upgrade, a click it reported before it would be relayed once more).
 
-SQLite cannot change a constraint in place: the table is copied (batch mode).
+Stop every gateway process before ``smsgate db upgrade``: an older process's relay writes
+name the old constraint and fail on the new one. The column keeps its server default, so
+that an older process's plain inserts still work. SQLite cannot change a constraint in
+place: the table is copied (batch mode).
 """
 
 from collections.abc import Sequence
@@ -33,8 +37,6 @@ def upgrade() -> None:
         batch.create_unique_constraint(
             "uq_relay_outbox_occurrence", ["message_pk", "event", "occurrence"]
         )
-    with op.batch_alter_table("relay_outbox") as batch:
-        batch.alter_column("occurrence", server_default=None)
 
 
 def downgrade() -> None:
