@@ -220,7 +220,7 @@ def test_unknown_plugin_option_lists_the_options_the_plugin_takes(tmp_path, plug
             'name the environment variable in double quotes: { env = "SMSGATE_TOKEN" }',
         ),
     ],
-    ids=["variable-not-set", "name-not-in-quotes"],
+    ids=["variable-not-set", "name-not-a-string"],
 )
 def test_a_secret_from_an_env_table_that_cannot_be_read_names_the_fix(
     tmp_path, plugins, table, problem

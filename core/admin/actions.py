@@ -38,6 +38,7 @@ from sqlalchemy.engine import Connection, Engine
 
 from smsgate.admin.queries import MAX_ID
 from smsgate.delivery.outbox import DEAD, PENDING, enqueue_relay
+from smsgate.delivery.relay import GAVE_UP_PREFIX
 from smsgate.delivery.reports import CLEVERTAP_CODE
 from smsgate.errors import ActionRefusedError
 from smsgate.storage.models import (
@@ -63,8 +64,6 @@ OUTBOX = RelayOutbox.__table__  # type: ignore[attr-defined]
 
 #: A dead relay record an operator decided not to send; kept for the record.
 GIVEN_UP = "given_up"
-#: Relay states of a record CleverTap never received.
-_NEVER_RECEIVED = frozenset({DEAD, GIVEN_UP})
 
 _ACCEPTED = MessageStatus.ACCEPTED.value
 _FAILED = MessageStatus.FAILED.value
@@ -130,7 +129,7 @@ def retry_message(
         if row is None:
             return None
         status = row.status
-        _still(pk, status, only_if)
+        _refuse_if_moved_on(pk, status, only_if)
         if status in _NOT_NOW:
             raise ActionRefusedError(f"message {pk} cannot be retried: {_NOT_NOW[status]}")
         if status == _ACCEPTED:
@@ -230,7 +229,7 @@ def cancel_message(
         if row is None:
             return None
         status = row.status
-        _still(pk, status, only_if)
+        _refuse_if_moved_on(pk, status, only_if)
         if status not in (_ACCEPTED, _UNKNOWN):
             why = _NOT_NOW.get(status, "it has already failed")
             raise ActionRefusedError(f"message {pk} cannot be cancelled: {why}")
@@ -391,7 +390,7 @@ def _update_relay(connection: Connection, pk: int, state: str, values: Mapping[s
         raise ActionRefusedError(f"relay record {pk} changed meanwhile; look again and retry")
 
 
-def _still(pk: int, status: str, expected: str | None) -> None:
+def _refuse_if_moved_on(pk: int, status: str, expected: str | None) -> None:
     if expected is not None and status != expected:
         raise ActionRefusedError(
             f"message {pk} is {status} now, no longer {expected}: look again before acting"
@@ -402,18 +401,20 @@ def _withdraw_failed_record(connection: Connection, pk: int) -> bool | None:
     """Drop a ``failed`` record CleverTap has not received; whether CleverTap was told.
 
     ``None`` when there is no such record (an untracked message). A record leased by a
-    relay worker may be in flight: it counts as told. One CleverTap refused (dead) or an
-    operator gave up was never received: it is dropped too, so that the next final status
-    is the one CleverTap hears.
+    relay worker may be in flight: it counts as told. One CleverTap refused (dead by a 4xx
+    or listed as unprocessed) was never received: it is dropped too, so that the next final
+    status is the one CleverTap hears. One that died of timeouts or 5xx may have reached
+    CleverTap, and one an operator gave up is the operator's: both count as told.
     """
     row = connection.execute(
-        sa.select(OUTBOX.c.id, OUTBOX.c.state, OUTBOX.c.lease_owner)
+        sa.select(OUTBOX.c.id, OUTBOX.c.state, OUTBOX.c.lease_owner, OUTBOX.c.last_error)
         .where(OUTBOX.c.message_pk == pk, OUTBOX.c.event == "failed")
         .with_for_update()
     ).first()
     if row is None:
         return None
-    if (row.state == PENDING and row.lease_owner is None) or row.state in _NEVER_RECEIVED:
+    refused = row.state == DEAD and not (row.last_error or "").startswith(GAVE_UP_PREFIX)
+    if (row.state == PENDING and row.lease_owner is None) or refused:
         connection.execute(sa.delete(OUTBOX).where(OUTBOX.c.id == row.id))
         return False
     return True

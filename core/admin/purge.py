@@ -28,6 +28,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import SQLAlchemyError
 
+from smsgate.delivery.outbox import PENDING
 from smsgate.dispatch.backoff import Clock, system_clock
 from smsgate.storage.models import DeliveryInbox, Message, MessageEvent, RelayOutbox
 
@@ -40,12 +41,6 @@ EVENTS = MessageEvent.__table__  # type: ignore[attr-defined]
 OUTBOX = RelayOutbox.__table__  # type: ignore[attr-defined]
 INBOX = DeliveryInbox.__table__  # type: ignore[attr-defined]
 
-#: A message with a record CleverTap is still to hear.
-_relay_pending = (
-    sa.select(OUTBOX.c.id)
-    .where(OUTBOX.c.message_pk == MESSAGES.c.id, OUTBOX.c.state == "pending")
-    .exists()
-)
 #: How often ``serve`` purges when ``purge_after`` is set.
 INTERVAL = timedelta(hours=1)
 BATCH_SIZE = 1000
@@ -67,18 +62,27 @@ def purge(
     *,
     batch_size: int = BATCH_SIZE,
     stopping: Callable[[], bool] = lambda: False,
+    abandoned_before: datetime | None = None,
 ) -> PurgeReport:
     """Delete what was created before ``before``, ``batch_size`` messages per transaction.
 
+    A message with a relay record CleverTap is still to hear stays, unless that record was
+    queued before ``abandoned_before``: past ``relay_give_up_after`` no relay worker takes
+    it any more (one of a nickname since removed from the file would wait for ever).
+
     :param stopping: asked between batches; the purge ends early when it says so.
     """
+    awaited = [OUTBOX.c.message_pk == MESSAGES.c.id, OUTBOX.c.state == PENDING]
+    if abandoned_before is not None:
+        awaited.append(OUTBOX.c.created_at >= abandoned_before)
+    relay_awaited = sa.select(OUTBOX.c.id).where(*awaited).exists()
     messages = events = relays = reports = 0
     while not stopping():
         with engine.begin() as connection:
             ids = list(
                 connection.execute(
                     sa.select(MESSAGES.c.id)
-                    .where(MESSAGES.c.created_at < before, ~_relay_pending)
+                    .where(MESSAGES.c.created_at < before, ~relay_awaited)
                     .order_by(MESSAGES.c.created_at, MESSAGES.c.id)
                     .limit(batch_size)
                     .with_for_update(skip_locked=True)
@@ -122,6 +126,8 @@ class Purger:
     """Runs :func:`purge` in ``serve``: at start, then every ``interval``.
 
     :param older_than: what to delete: messages created longer ago than this.
+    :param relay_give_up: ``relay_give_up_after``: a relay record queued longer ago than
+        this no longer keeps its message.
     """
 
     def __init__(
@@ -132,9 +138,11 @@ class Purger:
         interval: timedelta = INTERVAL,
         clock: Clock = system_clock,
         batch_size: int = BATCH_SIZE,
+        relay_give_up: timedelta | None = None,
     ) -> None:
         self.engine = engine
         self.older_than = older_than
+        self.relay_give_up = relay_give_up
         self.interval = interval
         self._clock = clock
         self._batch_size = batch_size
@@ -158,9 +166,16 @@ class Purger:
 
     async def purge_once(self) -> PurgeReport:
         """One purge, now."""
-        before = self._clock() - self.older_than
+        now = self._clock()
+        before = now - self.older_than
+        abandoned = None if self.relay_give_up is None else now - self.relay_give_up
         report = await asyncio.to_thread(
-            purge, self.engine, before, batch_size=self._batch_size, stopping=self._halt.is_set
+            purge,
+            self.engine,
+            before,
+            batch_size=self._batch_size,
+            stopping=self._halt.is_set,
+            abandoned_before=abandoned,
         )
         if report.messages or report.reports:
             logger.info(

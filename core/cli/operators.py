@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -406,7 +407,8 @@ def purge_command(
             total = sum(counts.values())
             click.echo(f"{total} message(s) created before {_when(before)} UTC would be deleted")
             return
-        report = purge(engine, before, batch_size=batch_size)
+        give_up = timedelta(seconds=settings.delivery.relay_give_up_after)
+        report = purge(engine, before, batch_size=batch_size, abandoned_before=utcnow() - give_up)
     click.echo(
         f"deleted {report.messages} message(s), {report.events} event(s), {report.relays} "
         f"relay record(s) and {report.reports} unmatched report(s) from before {_when(before)} UTC"

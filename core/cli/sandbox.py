@@ -113,7 +113,7 @@ def sandbox(
     try:
         app = plugins.get(name).sandbox_app(settings)
     except PluginError as exc:
-        if isinstance(exc.__cause__, ValueError):
+        if type(exc.__cause__) is ValueError:  # not a bug's ValidationError or JSON error
             # The plugin refused what was typed (an outcome it does not know, say): the
             # operator's to fix, in the plugin's own words.
             click.echo(f"error: {name} sandbox: {exc.__cause__}", err=True)

@@ -39,7 +39,10 @@ from smsgate.delivery.settings import DeliverySettings
 from smsgate.dispatch.backoff import Clock, Random
 from smsgate.storage.retry import retry_until
 
-__all__ = ["RelayReport", "outcome_of", "relay_batch", "retry_at"]
+__all__ = ["GAVE_UP_PREFIX", "RelayReport", "outcome_of", "relay_batch", "retry_at"]
+
+#: How the reason of a record given up after its retries begins (CleverTap may have it).
+GAVE_UP_PREFIX = "gave up after"
 
 logger = logging.getLogger(__name__)
 
@@ -87,11 +90,12 @@ def outcome_of(
     for row in leased:
         when = retry_at(row.attempts, now, settings, random)
         if answer.retry_after is not None:
-            # A Retry-After of years is a "give up": capped, it cannot overflow the clock.
-            wait = min(answer.retry_after, give_up.total_seconds() + 1)
+            # Honoured up to the backoff's own cap: a Retry-After of years would otherwise
+            # overflow the clock, or give up a batch CleverTap may take in an hour.
+            wait = min(answer.retry_after, settings.relay_backoff_cap)
             when = max(when, now + timedelta(seconds=wait))
         if when - row.created_at > give_up:
-            dead[row.id] = f"gave up after {row.attempts} attempts: {reason}"[:512]
+            dead[row.id] = f"{GAVE_UP_PREFIX} {row.attempts} attempts: {reason}"[:512]
         else:
             retry[row.id] = (when, reason)
     return outbox.Outcome(dead=dead, retry=retry)

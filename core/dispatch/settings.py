@@ -18,7 +18,7 @@ key                         default meaning
                                     batch is ``unknown`` but for the results the plugin already
                                     reported (must be at least 1 s below ``lease``). A batch of
                                     100 at 10 requests at once takes ten request times: 180 s
-                                    leaves a slow vendor 15 s a request, Pingbix's read timeout
+                                    leaves a slow vendor 18 s a request
 ``http_timeout``            10      default timeout of the shared HTTP client, per request
 ``max_connections``         100     connections the dispatch workers keep open, all vendors
                                     together; each worker has its share in a pool of its own
@@ -87,6 +87,7 @@ class DispatchSettings(BaseModel):
         # whole vendor call plus the commit of its result.
         if self.lease < self.send_timeout + 1:
             raise ValueError(
-                "lease must be at least send_timeout + 1 second; raise lease or lower send_timeout"
+                f"lease ({self.lease:g} s) must be at least send_timeout ({self.send_timeout:g} s,"
+                " 180 s unless set) + 1 second; raise lease or lower send_timeout"
             )
         return self

@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import logging
 from collections.abc import AsyncIterator
+from datetime import timedelta
 
 from sqlalchemy.engine import Engine
 from starlette.applications import Starlette
@@ -73,7 +74,12 @@ def create_app(config: Config, *, engine: Engine | None = None) -> Starlette:
         delivery = DeliveryWorkers(config, database) if relaying else None
         app.state.delivery = delivery
         purge_after = config.settings.gateway.purge_after
-        purger = Purger(database, purge_after) if purge_after is not None else None
+        give_up = timedelta(seconds=config.settings.gateway.delivery.relay_give_up_after)
+        purger = (
+            Purger(database, purge_after, relay_give_up=give_up)
+            if purge_after is not None
+            else None
+        )
         try:
             if dispatcher is not None:
                 gateway.accepted_listeners.append(dispatcher.notify)

@@ -51,6 +51,8 @@ LOGGERS = ("uvicorn.access", "httpx")
 MASK = "****"
 #: Keys whose values :func:`mask_data` keeps as they are: ids, not text anyone wrote.
 IDENTIFIERS = frozenset({"message_id", "meta", "vendor_id"})
+#: Keys under which others' fields are kept: :data:`IDENTIFIERS` are not ours there.
+_FOREIGN = frozenset({"raw", "extras"})
 #: Shorter values would mask ordinary words; config tokens are at least 8 characters.
 _SHORTEST_SECRET = 4
 
@@ -122,20 +124,27 @@ def redact(text: str) -> str:
 def mask_data(value: Any) -> Any:
     """JSON-like ``value`` with every registered secret masked in its strings.
 
-    Identifiers (:data:`IDENTIFIERS`) are left exactly as they are: CleverTap's message ids
-    are echoed byte for byte, and an operator compares them with CleverTap's and the
-    vendor's; a short vendor password such as ``1200`` would otherwise be masked out of
-    every id that happens to contain those digits.
+    Our own identifiers (:data:`IDENTIFIERS`) are left exactly as they are: CleverTap's
+    message ids are echoed byte for byte, and an operator compares them with CleverTap's and
+    the vendor's; a short vendor password such as ``1200`` would otherwise be masked out of
+    every id that happens to contain those digits. Inside what others wrote (a vendor's raw
+    fields, a record's extras) a key of the same name is masked like any other.
     """
+    return _masked(value, identifiers=IDENTIFIERS)
+
+
+def _masked(value: Any, *, identifiers: frozenset[str]) -> Any:
     if isinstance(value, str):
         return hide_secrets(value)
     if isinstance(value, Mapping):
         return {
-            key: item if key in IDENTIFIERS and isinstance(item, str) else mask_data(item)
+            key: item
+            if key in identifiers and isinstance(item, str)
+            else _masked(item, identifiers=frozenset() if key in _FOREIGN else identifiers)
             for key, item in value.items()
         }
     if isinstance(value, list | tuple):
-        return [mask_data(item) for item in value]
+        return [_masked(item, identifiers=identifiers) for item in value]
     return value
 
 

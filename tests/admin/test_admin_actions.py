@@ -66,6 +66,20 @@ def test_a_failed_record_clevertap_refused_is_withdrawn_so_the_next_failure_reac
     assert retried.payload["clevertap_told_failed"] is False
 
 
+def test_a_failed_record_given_up_after_timeouts_counts_as_told(engine):
+    # CleverTap may have received one of those tries: a second final event would be a double.
+    now = utcnow()
+    accept(engine, texts(1), now)
+    dispatch(engine, now, failed={"m1.": "905"})
+    kill_relays(engine, now, "gave up after 9 attempts: CleverTap not reached: ReadTimeout")
+
+    retry(engine, "m1.", now)
+
+    assert [(r.event, r.state) for r in relays(engine)] == [("failed", "dead")]
+    retried = next(e for e in detail_of(engine, "m1.").events if e.kind == "retried")
+    assert retried.payload["clevertap_told_failed"] is True
+
+
 def test_a_record_clevertap_took_on_a_later_try_keeps_no_earlier_error(engine):
     now = utcnow()
     accept(engine, texts(1), now)

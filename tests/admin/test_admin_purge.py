@@ -69,6 +69,19 @@ def test_a_message_whose_record_clevertap_is_still_to_hear_outlives_the_cutoff(e
     assert relays_left(engine)[0].state == "pending"
 
 
+def test_a_record_no_relay_worker_takes_any_more_no_longer_keeps_its_message(engine):
+    # Queued longer ago than relay_give_up_after: its nickname may be gone from the file.
+    now = utcnow()
+    old = now - timedelta(days=100)
+    accept(engine, texts(1, prefix="old"), old)
+    dispatch(engine, old + timedelta(days=1), failed={"old1.": "910"})
+
+    report = purge(engine, now - timedelta(days=90), abandoned_before=now - timedelta(days=3))
+
+    assert report.messages == 1
+    assert relays_left(engine) == []
+
+
 def relays_left(engine):
     outbox, messages = TABLES["relays"], TABLES["messages"]
     with engine.connect() as connection:

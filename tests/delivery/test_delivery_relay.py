@@ -197,20 +197,22 @@ def test_a_retry_after_longer_than_the_backoff_is_honoured(engine, ct, make_rela
 
 
 @pytest.mark.parametrize("seconds", ["1e12", "99999999999"])
-def test_a_retry_after_of_years_gives_the_record_up_instead_of_breaking_the_relay(
+def test_a_retry_after_of_years_waits_the_backoff_cap_instead_of_breaking_the_relay(
     engine, make_relay, seconds
 ):
     finals(engine, delivered=1, failed=0)
     answer = httpx.Response(503, headers={"Retry-After": seconds}, text="maintenance")
     relay = make_relay(
-        "https://ct.invalid/sms/generic", transport=httpx.MockTransport(lambda _: answer)
+        "https://ct.invalid/sms/generic",
+        transport=httpx.MockTransport(lambda _: answer),
+        relay_backoff_cap=3600,
     )
 
     relay.once()
 
     row = relays(engine)[0]
-    assert row.state == "dead"
-    assert row.last_error.startswith("gave up after 1 attempts: CleverTap answered HTTP 503")
+    assert row.state == "pending"
+    assert row.next_attempt_at == START + timedelta(seconds=3600)
 
 
 def raising(error: type[httpx.HTTPError]) -> httpx.MockTransport:

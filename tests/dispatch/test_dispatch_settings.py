@@ -39,9 +39,12 @@ def test_a_mistyped_dispatch_key_is_named_with_the_fix(tmp_path: Path) -> None:
 
 def test_a_lease_shorter_than_a_send_is_refused(tmp_path: Path) -> None:
     [problem] = _problems(tmp_path, lease=20, send_timeout=30)
+    # A lease set alone, shorter than the default send_timeout, says which default it met.
+    [alone] = _problems(tmp_path, lease=120)
 
     assert problem.startswith("gateway.dispatch:")
-    assert "lease must be at least send_timeout + 1 second" in problem
+    assert "lease (20 s) must be at least send_timeout (30 s" in problem
+    assert "lease (120 s) must be at least send_timeout (180 s, 180 s unless set)" in alone
 
 
 def test_full_jitter_spans_zero_to_the_capped_exponential() -> None:

@@ -8,7 +8,7 @@ import httpx
 import pytest
 from conftest import CALLBACK_TOKEN
 
-from smsgate.host.redaction import redact, redact_logs
+from smsgate.host.redaction import mask_data, redact, redact_logs, register_secrets
 
 
 @pytest.fixture
@@ -73,3 +73,19 @@ def test_credentials_after_any_spelling_the_pattern_accepts_are_masked(scheme):
     assert redact(f"Authorization: {scheme} dXNlcjpwYXNzd29yZA==") == (
         f"Authorization: {scheme} ****"
     )
+
+
+def test_our_ids_are_shown_whole_but_the_same_keys_in_a_vendors_fields_are_masked():
+    # The suite's configured vendor password; registering it again changes nothing.
+    register_secrets(["secret-password"])
+    view = {
+        "message_id": "m.secret-password.1.",
+        "events": [{"payload": {"vendor_id": "tx", "raw": {"vendor_id": "secret-password"}}}],
+        "extras": {"meta": "secret-password"},
+    }
+
+    shown = mask_data(view)
+
+    assert shown["message_id"] == "m.secret-password.1."
+    assert shown["events"][0]["payload"]["raw"]["vendor_id"] == "****"
+    assert shown["extras"]["meta"] == "****"
