@@ -27,6 +27,15 @@ def detail_of(engine, message_id):
     return detail
 
 
+def failed_with_a_dead_record(engine, reason):
+    """Message ``m1.`` failed (905), its record for CleverTap dead with ``reason``; now."""
+    now = utcnow()
+    accept(engine, texts(1), now)
+    dispatch(engine, now, failed={"m1.": "905"})
+    kill_relays(engine, now, reason)
+    return now
+
+
 def kinds(engine, message_id):
     return [event.kind for event in detail_of(engine, message_id).events]
 
@@ -52,10 +61,7 @@ def test_a_failed_message_is_queued_again_and_its_unsent_failure_withdrawn(engin
 
 
 def test_a_failed_record_clevertap_refused_is_withdrawn_so_the_next_failure_reaches_it(engine):
-    now = utcnow()
-    accept(engine, texts(1), now)
-    dispatch(engine, now, failed={"m1.": "905"})
-    kill_relays(engine, now, "HTTP 400")
+    now = failed_with_a_dead_record(engine, "HTTP 400")
 
     retry(engine, "m1.", now)
     dispatch(engine, now, failed={"m1.": "910"})
@@ -68,10 +74,9 @@ def test_a_failed_record_clevertap_refused_is_withdrawn_so_the_next_failure_reac
 
 def test_a_failed_record_given_up_after_timeouts_counts_as_told(engine):
     # CleverTap may have received one of those tries: a second final event would be a double.
-    now = utcnow()
-    accept(engine, texts(1), now)
-    dispatch(engine, now, failed={"m1.": "905"})
-    kill_relays(engine, now, "gave up after 9 attempts: CleverTap not reached: ReadTimeout")
+    now = failed_with_a_dead_record(
+        engine, "gave up after 9 attempts: CleverTap not reached: ReadTimeout"
+    )
 
     retry(engine, "m1.", now)
 
@@ -81,11 +86,9 @@ def test_a_failed_record_given_up_after_timeouts_counts_as_told(engine):
 
 
 def test_a_record_clevertap_took_on_a_later_try_keeps_no_earlier_error(engine):
-    now = utcnow()
-    accept(engine, texts(1), now)
-    dispatch(engine, now, failed={"m1.": "905"})
-    [pk] = kill_relays(engine, now, "HTTP 400")
-    actions.retry_relay(engine, pk, now=now, by="test")
+    now = failed_with_a_dead_record(engine, "HTTP 400")
+    [record] = relays(engine)
+    actions.retry_relay(engine, record.id, now=now, by="test")
 
     leased = outbox.claim(engine, "pingbix-in", owner="r", now=now, limit=10, lease=60)
     outbox.settle(engine, outbox.Outcome(done=[row.id for row in leased]), owner="r", now=now)

@@ -231,6 +231,12 @@ def test_a_wrong_number_of_template_variables_is_refused(
     assert refused.reason is not None and "2 variable slot(s)" in refused.reason
 
 
+@pytest.fixture
+def one_slot(options: PingbixOptions) -> PingbixOptions:
+    """The account, with one template of a single slot: :data:`ONE_SLOT`."""
+    return options.model_copy(update={"templates": {ONE_SLOT: "Rs {#var#} credited"}})
+
+
 @pytest.mark.parametrize(
     ("sent_as", "text"),
     [
@@ -239,11 +245,8 @@ def test_a_wrong_number_of_template_variables_is_refused(
     ],
 )
 def test_a_one_slot_template_takes_a_comma_separated_text_whole(
-    pingbix: VendorPlugin, options: PingbixOptions, sent_as: str, text: str
+    pingbix: VendorPlugin, one_slot: PingbixOptions, sent_as: str, text: str
 ) -> None:
-    one_slot = options.model_copy(
-        update={"templates": {"1107000000000000777": "Rs {#var#} credited"}}
-    )
     record = message(
         body=None,
         template_id=ONE_SLOT,
@@ -257,11 +260,8 @@ def test_a_one_slot_template_takes_a_comma_separated_text_whole(
 
 
 def test_a_one_slot_template_still_refuses_several_variables_sent_as_a_list(
-    pingbix: VendorPlugin, options: PingbixOptions
+    pingbix: VendorPlugin, one_slot: PingbixOptions
 ) -> None:
-    one_slot = options.model_copy(
-        update={"templates": {"1107000000000000777": "Rs {#var#} credited"}}
-    )
     record = message(
         body=None,
         template_id=ONE_SLOT,
