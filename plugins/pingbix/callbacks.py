@@ -59,6 +59,7 @@ import email.policy
 import json
 import re
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime, tzinfo
 from typing import Any
 from urllib.parse import parse_qsl
@@ -67,7 +68,7 @@ from smsgate import CallbackError, CallbackRequest, DeliveryEvent, EventKind
 from smsgate_pingbix import api
 from smsgate_pingbix.options import PingbixOptions
 
-__all__ = ["classify", "parse_callback", "parse_time", "records"]
+__all__ = ["TimeReading", "classify", "parse_callback", "parse_time", "read_time", "records"]
 
 _FORM = "application/x-www-form-urlencoded"
 _MULTIPART = "multipart/form-data"
@@ -128,7 +129,8 @@ def classify(
     if not _is_error(error):
         error = ""
     delivered_time = fields.get(api.Dlr.DELIVERED_TIME.lower(), "").strip()
-    delivered_at = parse_time(delivered_time, zone)
+    delivered = read_time(delivered_time, zone)
+    delivered_at = delivered.moment
     received_at = parse_time(fields.get(api.Dlr.RECEIVED_TIME.lower(), ""), zone)
     failed_code: str | None = None
     if status in api.DLR_DELIVERED:
@@ -145,7 +147,7 @@ def classify(
     elif error:
         kind = EventKind.FAILED
         failed_code = _error_code(error, error_codes)
-    elif _says_delivered(delivered_time, zone):
+    elif delivered.is_a_time:
         kind = EventKind.DELIVERED
     else:
         kind = EventKind.BUFFERED
@@ -163,26 +165,39 @@ def classify(
     )
 
 
+@dataclass(frozen=True, slots=True)
+class TimeReading:
+    """What a report time says.
+
+    :param moment: the time in UTC; ``None`` when unreadable, or a placeholder date such as
+        ``0001-01-01 00:00:00`` (anything before 2001).
+    :param is_a_time: whether it stands for a time at all: a time read, or one in a form
+        not known here that names a year of this century (``25 Nov 2026 10:00:05 PM``); not
+        a placeholder, a zero date or ``pending 2``.
+    """
+
+    moment: datetime | None
+    is_a_time: bool
+
+
+def read_time(text: str, zone: tzinfo) -> TimeReading:
+    """What ``text`` says as a report time, read in ``zone`` unless it says its own."""
+    try:
+        moment = _parse_time(text, zone)
+    except (OverflowError, ValueError):  # a zero date at the very edge of what datetime holds
+        return TimeReading(None, is_a_time=False)
+    if moment is not None:
+        plausible = moment >= _EARLIEST
+        return TimeReading(moment if plausible else None, is_a_time=plausible)
+    return TimeReading(None, is_a_time=_YEAR.search(text) is not None)
+
+
 def parse_time(text: str, zone: tzinfo) -> datetime | None:
     """A report time in UTC, read in ``zone`` unless it says its own; ``None`` if unreadable.
 
     A time before 2001 is a placeholder (``0001-01-01 00:00:00``), not a time: ``None``.
     """
-    moment = _read_time(text, zone)
-    return moment if isinstance(moment, datetime) and moment >= _EARLIEST else None
-
-
-def _read_time(text: str, zone: tzinfo) -> datetime | bool:
-    """The time ``text`` says, or whether it is one at all when it cannot be read."""
-    try:
-        moment = _parse_time(text, zone)
-    except (OverflowError, ValueError):
-        return False  # a zero date at the very edge of what datetime holds
-    if moment is not None:
-        return moment
-    # Not a form known here: a time all the same when it names a year of this century
-    # ("25 Nov 2026 10:00:05 PM"); anything else ("pending 2", a zero date) is no time.
-    return _YEAR.search(text) is not None
+    return read_time(text, zone).moment
 
 
 def _parse_time(text: str, zone: tzinfo) -> datetime | None:
@@ -226,18 +241,6 @@ def _is_error(code: str) -> bool:
     if text in api.DLR_NO_ERROR:
         return False
     return text.replace(".", "", 1).strip("0") != ""
-
-
-def _says_delivered(text: str, zone: tzinfo) -> bool:
-    """Whether a ``DeliveredTime`` says the message was delivered (see the module docstring).
-
-    A time we read says so unless it is a placeholder date; one we cannot read still does
-    when it has real digits: a time all the same, in a form not known here.
-    """
-    moment = _read_time(text, zone)
-    if isinstance(moment, datetime):
-        return moment >= _EARLIEST
-    return moment
 
 
 def _error_code(error: str, error_codes: Mapping[str, str] | None) -> str:
