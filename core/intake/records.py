@@ -181,7 +181,7 @@ def _canonical(key: str, value: Any) -> str | None:
     if isinstance(value, str):
         # A literal `$$MessageID` stored as an id would make every later record carrying it
         # a duplicate, never sent: a field CleverTap did not fill in is a field not set.
-        if value[:2] == "$$" and _UNFILLED.fullmatch(value):
+        if unfilled(value):
             return None
         text = value
     elif key == "template_variables" and isinstance(value, list):

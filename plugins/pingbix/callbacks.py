@@ -26,7 +26,7 @@ An ``ErrorCode`` of zeros or a placeholder (``null``, ``NA``, ``-`` …) is no e
 ``DeliveredTime`` that is a placeholder or a zero date (``0000-00-00 00:00``,
 ``0001-01-01 00:00:00``, any time before 2001) is no delivery, since the first final report
 wins and a wrong one could never be taken back. A ``DeliveredTime`` in a form we cannot read
-but with real digits in it still says delivered.
+still says delivered when it names a year of this century (:class:`TimeReading`).
 
 Failing statuses and CleverTap's codes (:data:`smsgate_pingbix.api.DLR_STATUS_CODES`):
 

@@ -51,8 +51,7 @@ def render_template(
             code="908",
         )
     slots = len(SLOT.findall(text))
-    if slots == 1 and len(variables) > 1 and _comma_separated(sent_as):
-        assert sent_as is not None
+    if slots == 1 and len(variables) > 1 and sent_as is not None and _comma_separated(sent_as):
         variables = (sent_as.strip(),)
     if slots != len(variables):
         raise TemplateError(
@@ -65,9 +64,7 @@ def render_template(
     return SLOT.sub(lambda _: next(filled), text)
 
 
-def _comma_separated(text: str | None) -> bool:
+def _comma_separated(text: str) -> bool:
     """Whether ``text`` was split on its commas: not a JSON array, no ``|`` in it."""
-    if text is None:
-        return False
     stripped = text.strip()
     return "|" not in stripped and not stripped.startswith("[")
