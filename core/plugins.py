@@ -204,10 +204,12 @@ class VendorPlugin:
         )
 
     def _wrong_type(self, hook: str, value: Any, expected: str) -> PluginHookError:
-        return PluginHookError(
+        error = PluginHookError(
             f"plugin {self.name!r}: {hook} returned {type(value).__name__}, not {expected}",
             plugin=self.name,
         )
+        logger.error("%s (a plugin bug)", error)
+        return error
 
 
 class _NoOptions(BaseModel, extra="forbid"):

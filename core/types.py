@@ -117,10 +117,14 @@ class SendResult:
     :meth:`unknown`.
 
     :param message: the :attr:`OutboundMessage.id` this result is about.
-    :param outcome: one of :class:`Outcome`.
-    :param vendor_id: the vendor's handle for the message (submitted only).
+    :param outcome: one of :class:`Outcome` (its text, ``"submitted"``, is taken too).
+    :param vendor_id: the vendor's handle for the message (submitted only); a number is
+        kept as its text, as the vendor's reports will carry it.
     :param retry_after: seconds the vendor asked us to wait (``Retry-After``), if any.
     :param code: CleverTap failure code "900" to "920" (failed only).
+
+    Anything else of the wrong type raises ``TypeError`` or ``ValueError`` in the plugin's
+    own call, which the host treats as a plugin bug.
     :param reason: human-readable reason, shown to operators and sent to CleverTap.
     :param vendor_unusable: the vendor itself refuses to work (bad credentials, no balance):
         the host opens the circuit and may move messages to the fallback nickname.
@@ -133,6 +137,30 @@ class SendResult:
     code: str | None = None
     reason: str | None = None
     vendor_unusable: bool = False
+
+    def __post_init__(self) -> None:
+        # A wrong type here would surface later, in the dispatcher, as a resend of a message
+        # the vendor took ("submitted" is not Outcome.SUBMITTED to an identity test) or as a
+        # crash that loses the vendor id. What is plainly meant is taken as meant (the
+        # outcome's text, a numeric vendor id or code); anything else fails in the plugin's
+        # own call, where the host treats it as a plugin bug.
+        set_field = object.__setattr__
+        set_field(self, "outcome", Outcome(self.outcome))
+        if type(self.message) is not int:
+            raise TypeError(f"SendResult.message must be an int, not {self.message!r}")
+        for name in ("vendor_id", "code"):
+            value: object = getattr(self, name)
+            if isinstance(value, int) and not isinstance(value, bool):
+                set_field(self, name, str(value))
+            elif value is not None and not isinstance(value, str):
+                raise TypeError(f"SendResult.{name} must be text, not {value!r}")
+        wait: object = self.retry_after
+        if wait is not None:
+            if isinstance(wait, bool) or not isinstance(wait, int | float | str):
+                raise TypeError(f"SendResult.retry_after must be seconds, not {wait!r}")
+            set_field(self, "retry_after", float(wait))
+        if self.reason is not None and not isinstance(self.reason, str):
+            set_field(self, "reason", str(self.reason))
 
     @classmethod
     def submitted(cls, message: int, vendor_id: str) -> SendResult:
@@ -178,7 +206,10 @@ class CallbackRequest:
 
     :param method: ``GET`` or ``POST``.
     :param headers: header names in lower case.
-    :param query: query parameters; a repeated key keeps its last value.
+    :param query: query parameters; a repeated key keeps its last value. A byte that is
+        not UTF-8 arrives as a lone surrogate (Python's ``surrogateescape``); read the body
+        the same way, so that the host can keep such a byte as an escape in a raw field
+        and refuse it only where it is in a field the report is judged by.
     :param body: the raw body bytes, unparsed (signatures are computed over these).
     :param content_type: the media type without parameters, in lower case.
     """

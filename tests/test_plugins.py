@@ -287,16 +287,18 @@ def test_callback_error_passes_through_with_the_plugins_reason():
         plugin.parse_callback(empty, NO_OPTIONS)
 
 
-def test_hook_returning_the_wrong_type_becomes_plugin_hook_error():
+def test_hook_returning_the_wrong_type_becomes_plugin_hook_error_and_is_logged(caplog):
     plugin = load_plugins(use_entry_points=False, extra={"odd": _WrongTypes()}).get("odd")
-    with pytest.raises(PluginHookError, match="options_model returned dict, not a pydantic"):
-        plugin.options_model()
-    with pytest.raises(PluginHookError, match="build_payload returned dict, not BuiltPayload"):
-        plugin.build_payload([MESSAGE], NO_OPTIONS)
-    with pytest.raises(PluginHookError, match="send_batch returned list, not a sequence of Send"):
-        _send(plugin)
-    with pytest.raises(PluginHookError, match="parse_callback returned NoneType, not a seque"):
-        plugin.parse_callback(CALLBACK, NO_OPTIONS)
+    with caplog.at_level(logging.ERROR, logger="smsgate.plugins"):
+        with pytest.raises(PluginHookError, match="options_model returned dict, not a pydantic"):
+            plugin.options_model()
+        with pytest.raises(PluginHookError, match="build_payload returned dict, not BuiltPayl"):
+            plugin.build_payload([MESSAGE], NO_OPTIONS)
+        with pytest.raises(PluginHookError, match="send_batch returned list, not a sequence"):
+            _send(plugin)
+        with pytest.raises(PluginHookError, match="parse_callback returned NoneType, not a se"):
+            plugin.parse_callback(CALLBACK, NO_OPTIONS)
+    assert caplog.text.count("(a plugin bug)") == 4
 
 
 def test_synchronous_send_batch_is_tolerated():

@@ -374,8 +374,18 @@ class Dispatcher:
                     answer.message,
                 )
         missing = sent - set(results)
+        if missing:
+            logger.error(
+                "plugin %r returned no result for %d of the %d messages it was sending"
+                " (a plugin bug); what it reported on the way stands, the rest are unknown",
+                sender.plugin.name,
+                len(missing),
+                len(sent),
+            )
         for pk in missing:
-            results[pk] = SendResult.unknown(pk, "the plugin returned no result for it")
+            results[pk] = reported.get(pk) or SendResult.unknown(
+                pk, "the plugin returned no result for it"
+            )
         batch_verdict, reason = verdict(list(results.values()))
         return results, batch_verdict, reason
 

@@ -129,6 +129,11 @@ class FakeVendorPlugin:
         self.raise_in_send = False
         #: Put the first request in the payload twice, as a buggy plugin might.
         self.duplicate_first = False
+        #: Return only the first result, after telling ``progress`` all of them.
+        self.return_only_first = False
+        #: Build results as a careless author might: the outcome as plain text, and the
+        #: vendor's id as the number its JSON held.
+        self.plain_values = False
 
     @hookimpl
     def options_model(self) -> type[BaseModel]:
@@ -177,7 +182,17 @@ class FakeVendorPlugin:
         async def send(request: VendorRequest) -> list[SendResult]:
             return [await self._send(request, client, options)]
 
-        return await send_each(requests, send, concurrency=options.concurrency, progress=progress)
+        results = await send_each(
+            requests, send, concurrency=options.concurrency, progress=progress
+        )
+        if self.plain_values:
+            results = [
+                SendResult(r.message, r.outcome.value, vendor_id=int(r.vendor_id.split("-")[1]))  # type: ignore[arg-type]
+                if r.vendor_id
+                else r
+                for r in results
+            ]
+        return results[:1] if self.return_only_first else results
 
     async def _send(
         self, request: VendorRequest, client: httpx.AsyncClient, options: FakeVendorOptions

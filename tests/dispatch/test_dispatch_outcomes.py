@@ -259,6 +259,38 @@ def test_a_plugin_raising_in_send_batch_makes_every_message_unknown(
     assert "send_batch" in row.failure_description
 
 
+def test_results_a_plugin_returns_as_plain_text_and_numbers_are_taken_as_meant(
+    make_rig: RigFactory,
+) -> None:
+    rig = make_rig()
+    rig.accept(texts(2))
+    rig.plugin.plain_values = True
+
+    report = rig.dispatch()
+    rig.clock.advance(3600)
+    again = rig.dispatch()
+
+    assert report.submitted == 2
+    assert again.claimed == 0
+    assert {message(rig.engine, f"m{i}").status for i in range(2)} == {MessageStatus.SUBMITTED}
+    assert {message(rig.engine, f"m{i}").vendor_id for i in range(2)} == {"1", "2"}
+    assert rig.vendor.received() == {"m0": 1, "m1": 1}
+
+
+def test_results_told_to_progress_stand_when_send_batch_returns_fewer(
+    make_rig: RigFactory, caplog: pytest.LogCaptureFixture
+) -> None:
+    rig = make_rig()
+    rig.accept(texts(3))
+    rig.plugin.return_only_first = True
+
+    report = rig.dispatch()
+
+    assert report.submitted == 3
+    assert {message(rig.engine, f"m{i}").vendor_id for i in range(3)} == {"fv-1", "fv-2", "fv-3"}
+    assert "returned no result for 2 of the 3 messages" in caplog.text
+
+
 def test_an_expired_lease_is_reclaimed_as_unknown_with_a_reason(make_rig: RigFactory) -> None:
     rig = make_rig(lease=30, send_timeout=10)
     rig.accept(texts(2))
