@@ -27,7 +27,7 @@ from typing import Any
 
 from pydantic import BaseModel, SecretStr
 
-from smsgate.storage.text import unstorable
+from smsgate.storage.text import escaped, unstorable
 from smsgate.types import DeliveryEvent, EventKind
 
 __all__ = [
@@ -222,14 +222,14 @@ def mask(value: Any, secrets: Iterable[str]) -> Any:
         if item is None or isinstance(item, bool | int | float):
             return item
         if isinstance(item, str):
-            return _masked(_escaped(item), hidden)[:_RAW_TEXT_LIMIT]
+            return _masked(escaped(item), hidden)[:_RAW_TEXT_LIMIT]
         if isinstance(item, bytes):
             text = item.decode("utf-8", "backslashreplace")
-            return _masked(_escaped(text), hidden)[:_RAW_TEXT_LIMIT]
+            return _masked(escaped(text), hidden)[:_RAW_TEXT_LIMIT]
         if isinstance(item, Mapping):
             kept: dict[str, Any] = {}
             for key, val in item.items():
-                name = _masked(_escaped(str(key)), hidden)
+                name = _masked(escaped(str(key)), hidden)
                 # Two names that read alike once escaped or masked both keep their values.
                 while name in kept:
                     name += "~"
@@ -239,7 +239,7 @@ def mask(value: Any, secrets: Iterable[str]) -> Any:
             return [walk(val) for val in item]
         if isinstance(item, SecretStr):
             return MASK
-        return _masked(_escaped(str(item)), hidden)[:_RAW_TEXT_LIMIT]
+        return _masked(escaped(str(item)), hidden)[:_RAW_TEXT_LIMIT]
 
     return walk(value)
 
@@ -270,13 +270,6 @@ def _plain_strings(value: Any, secrets: list[str]) -> dict[str, str] | None:
     if any(secret in joined for secret in secrets):
         return None
     return {key: text[:_RAW_TEXT_LIMIT] for key, text in value.items()}
-
-
-def _escaped(text: str) -> str:
-    """``text``, with the NUL and lone surrogates no database stores written as escapes."""
-    if unstorable(text) is None:
-        return text
-    return text.replace("\x00", "\\u0000").encode("utf-8", "backslashreplace").decode("utf-8")
 
 
 def _secrets(values: Iterable[str]) -> list[str]:

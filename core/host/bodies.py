@@ -41,11 +41,20 @@ def media_type(request: Request) -> str:
     return request.headers.get("content-type", "").partition(";")[0].strip().lower()
 
 
-def parse_query(raw: bytes, *, what: str = "query string") -> dict[str, str]:
-    """Fields of a URL-encoded string that must be UTF-8; a repeated key keeps its last value."""
+def parse_query(
+    raw: bytes, *, what: str = "query string", undecodable: str = "strict"
+) -> dict[str, str]:
+    """Fields of a URL-encoded string; a repeated key keeps its last value.
+
+    :param undecodable: ``"strict"``: bytes that are not UTF-8 are a 400;
+        ``"surrogateescape"``: they are kept as lone surrogates, for the caller to judge
+        (a delivery report escapes them in the fields nobody judges it by).
+    """
     try:
-        text = raw.decode("utf-8")
-        pairs = parse_qsl(text, keep_blank_values=True, errors="strict", max_num_fields=MAX_FIELDS)
+        text = raw.decode("utf-8", undecodable)
+        pairs = parse_qsl(
+            text, keep_blank_values=True, errors=undecodable, max_num_fields=MAX_FIELDS
+        )
     except UnicodeDecodeError:
         raise RequestError(400, f"the {what} is not valid UTF-8") from None
     except ValueError as exc:

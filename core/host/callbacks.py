@@ -59,7 +59,10 @@ async def receive(request: Request) -> Answer:
     callback = CallbackRequest(
         method=request.method,
         headers={key.lower(): value for key, value in request.headers.items()},
-        query=parse_query(request.scope["query_string"]),
+        # A stray byte that is not UTF-8 must not cost a message its report: the plugin
+        # gets it as a lone surrogate, refused in the fields a report is judged by and
+        # kept as an escape in the others.
+        query=parse_query(request.scope["query_string"], undecodable="surrogateescape"),
         body=body,
         content_type=media_type(request),
     )

@@ -283,12 +283,17 @@ def _string(value: Any) -> str:
 
 
 def _form(body: bytes) -> dict[str, str]:
+    # A byte that is not UTF-8 stays a lone surrogate, as in the host's query: the core
+    # refuses it where the report is judged by it and keeps it as an escape elsewhere.
     try:
         pairs = parse_qsl(
-            body.decode("utf-8"), keep_blank_values=True, errors="strict", max_num_fields=200
+            body.decode("utf-8", "surrogateescape"),
+            keep_blank_values=True,
+            errors="surrogateescape",
+            max_num_fields=200,
         )
-    except (UnicodeDecodeError, ValueError):
-        raise CallbackError("the form body is not valid UTF-8 key=value pairs") from None
+    except ValueError:
+        raise CallbackError("the form body is not key=value pairs") from None
     return _lowered(dict(pairs))
 
 
@@ -305,16 +310,16 @@ def _multipart(request: CallbackRequest) -> dict[str, str]:
             continue
         payload = part.get_payload(decode=True)
         raw = payload if isinstance(payload, bytes) else b""
-        try:
-            fields[name] = raw.decode("utf-8")
-        except UnicodeDecodeError:
-            raise CallbackError(f"multipart field {name!r} is not UTF-8") from None
+        fields[name] = raw.decode("utf-8", "surrogateescape")
     return _lowered(fields)
 
 
 def _json(body: bytes) -> list[dict[str, str]]:
     try:
-        document = json.loads(body)
+        try:
+            document = json.loads(body)
+        except UnicodeDecodeError:
+            document = json.loads(body.decode("utf-8", "surrogateescape"))
     except (ValueError, RecursionError):
         # RecursionError: deeply nested arrays, which json gives up on without a ValueError.
         raise CallbackError("the body is not valid JSON") from None

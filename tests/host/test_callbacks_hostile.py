@@ -121,12 +121,15 @@ BAD: dict[str, Bad] = {
     "pingbix-invalid-utf8-json": Bad(400, "cannot be read", b'{"Transactionid": "\xff\xfe"}'),
     "pingbix-invalid-utf8-form": Bad(
         400,
-        "not valid UTF-8",
+        "description contains a lone surrogate or a byte that is not UTF-8",
         b"Transactionid=1&Status=%FF",
         {"content-type": "application/x-www-form-urlencoded"},
     ),
     "pingbix-invalid-utf8-query": Bad(
-        400, "not valid UTF-8", method="GET", query="Transactionid=%C3%28"
+        400,
+        "vendor_id contains a lone surrogate or a byte",
+        method="GET",
+        query="Transactionid=%C3%28",
     ),
     "pingbix-nul-in-query": Bad(
         400, "NUL", method="GET", query="Transactionid=tx%00-1&Status=DELIVRD"
@@ -182,9 +185,31 @@ class Escaped:
     headers: dict[str, str] = field(default_factory=lambda: {"content-type": "application/json"})
     path: str = PINGBIX
     signed: bool = False
+    query: str = ""
 
 
+LATIN1_MULTIPART = (
+    b"--XX\r\nContent-Disposition: form-data; name=Transactionid\r\n\r\ntx-1\r\n"
+    b"--XX\r\nContent-Disposition: form-data; name=Remarks\r\n\r\ncaf\xe9\r\n--XX--\r\n"
+)
 ESCAPED: dict[str, Escaped] = {
+    "pingbix-latin1-byte-in-query": Escaped(
+        b"", {"remarks": "caf\\xe9"}, query="Transactionid=tx-1&Remarks=caf%E9"
+    ),
+    "pingbix-latin1-byte-in-form": Escaped(
+        b"Transactionid=tx-1&Remarks=caf%E9", {"remarks": "caf\\xe9"}, headers=FORM
+    ),
+    "pingbix-raw-latin1-byte-in-form": Escaped(
+        b"Transactionid=tx-1&Remarks=caf\xe9", {"remarks": "caf\\xe9"}, headers=FORM
+    ),
+    "pingbix-latin1-byte-in-multipart": Escaped(
+        LATIN1_MULTIPART,
+        {"remarks": "caf\\xe9"},
+        headers={"content-type": "multipart/form-data; boundary=XX"},
+    ),
+    "pingbix-latin1-byte-in-json": Escaped(
+        b'{"Transactionid": "tx-1", "Remarks": "caf\xe9"}', {"remarks": "caf\\xe9"}
+    ),
     "pingbix-nul-in-json-key": Escaped(
         b'{"Transactionid": "tx-1", "a\\u0000": "1"}', {"a\\u0000": "1"}
     ),
@@ -209,7 +234,11 @@ ESCAPED: dict[str, Escaped] = {
 @pytest.mark.parametrize("case", ESCAPED.values(), ids=ESCAPED.keys())
 def test_what_no_database_stores_in_a_raw_field_is_kept_as_an_escape(server, engine, case):
     headers = signed(case.content) if case.signed else case.headers
-    answer = httpx.post(server.url + case.path, content=case.content, headers=headers)
+    url = server.url + case.path + (f"?{case.query}" if case.query else "")
+    if case.query:
+        answer = httpx.get(url)
+    else:
+        answer = httpx.post(url, content=case.content, headers=headers)
 
     assert answer.status_code == 200, answer.text
     (report,) = stored(engine)
@@ -257,6 +286,49 @@ def test_hostile_text_in_every_pingbix_field_is_stored_byte_for_byte(server, eng
         assert report["vendor_status"].encode() == fields["Status"].strip().upper().encode()
         for key, value in fields.items():
             assert report["raw"][key.strip().lower()].encode() == value.encode()
+
+
+PINGBIX_FIELDS = {
+    "Transactionid": "tx-1",
+    "Messageid": "m-1",
+    "ErrorCode": "000",
+    "mobileNo": "919876543210",
+    "ReceivedTime": "2026-11-26 10:00:00",
+    "DeliveredTime": "2026-11-26 10:00:04",
+    "Status": "DELIVRD",
+    "Remarks": "ok",
+}
+
+
+@pytest.mark.parametrize("name", PINGBIX_FIELDS)
+def test_a_byte_that_is_not_utf8_in_any_pingbix_field_is_kept_or_refused_never_a_500(
+    server, engine, name
+):
+    def query(value: bytes) -> bytes:
+        fields = {key: text.encode() for key, text in PINGBIX_FIELDS.items()}
+        return b"&".join(
+            key.encode() + b"=" + (value if key == name else text) for key, text in fields.items()
+        )
+
+    by_get = httpx.get(server.url + PINGBIX + "?" + query(b"x%E9y").decode())
+    by_form = httpx.post(server.url + PINGBIX, content=query(b"x\xe9y"), headers=FORM)
+    document = {key: f'"{text}"'.encode() for key, text in PINGBIX_FIELDS.items()}
+    document[name] = b'"x\xe9y"'
+    by_json = httpx.post(
+        server.url + PINGBIX,
+        content=b"{" + b",".join(f'"{k}":'.encode() + v for k, v in document.items()) + b"}",
+        headers={"content-type": "application/json"},
+    )
+
+    answers = [by_get, by_form, by_json]
+    assert {answer.status_code for answer in answers} <= {200, 400}, [a.text for a in answers]
+    assert len({answer.status_code for answer in answers}) == 1
+    if by_get.status_code == 400:
+        assert all("not UTF-8" in answer.json()["error"] for answer in answers)
+        assert nothing_stored(engine)
+    else:
+        reports = stored(engine)
+        assert [report["raw"][name.lower()] for report in reports] == ["x\\xe9y"] * 3
 
 
 def test_hostile_text_in_every_example_provider_field_is_stored_byte_for_byte(server, engine):

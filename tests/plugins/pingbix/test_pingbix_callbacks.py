@@ -237,8 +237,8 @@ def test_an_empty_request_is_a_ping_with_no_events(pingbix, options):
             "the body is not valid JSON",
         ),
         (
-            CallbackRequest("POST", {}, {}, b"a=%ff", "application/x-www-form-urlencoded"),
-            "the form body is not valid UTF-8 key=value pairs",
+            CallbackRequest("POST", {}, {}, b"a=1&" * 201, "application/x-www-form-urlencoded"),
+            "the form body is not key=value pairs",
         ),
         (
             # Cut short: a 200 for it would tell Pingbix the report had arrived.
