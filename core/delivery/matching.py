@@ -27,6 +27,14 @@ Unmatched reports stay in the inbox, visible to operators, for ``inbox_retention
 by default; 8x8 keeps looking for 48 h, Jasmin gives up after 20 s), then are purged. A
 report naming no number for a vendor id that covers several messages cannot be matched by
 waiting, and stays in the inbox marked ambiguous until it is purged.
+
+A message left ``unknown`` (its worker died mid-send, or the vendor's answer never came)
+has no vendor id, so its report would wait for nothing. The sweep matches such a report by
+its number instead (:func:`sweep_inbox`'s ``adopt_after``), but only where nothing else can
+be meant: the report has waited longer than a send can take, exactly one unknown message of
+that nickname without a vendor id has its number, and every waiting report about that
+number names one and the same vendor id. The message then takes that vendor id, with an
+event saying so, and the report is applied as if it had matched at once.
 """
 
 from __future__ import annotations
@@ -41,9 +49,16 @@ from sqlalchemy.engine import Connection, Engine
 
 from smsgate.delivery.reports import Report
 from smsgate.delivery.status import Target, apply_reports
-from smsgate.storage.models import DeliveryInbox, Message
+from smsgate.storage.models import (
+    STATUS_RANK,
+    DeliveryInbox,
+    Message,
+    MessageEvent,
+    MessageStatus,
+)
 
 __all__ = [
+    "ADOPTED",
     "AMBIGUOUS",
     "WAITING",
     "Stored",
@@ -57,6 +72,7 @@ __all__ = [
 
 MESSAGES = Message.__table__  # type: ignore[attr-defined]
 INBOX = DeliveryInbox.__table__  # type: ignore[attr-defined]
+EVENTS = MessageEvent.__table__  # type: ignore[attr-defined]
 
 #: Why a report waits: its message's send result is not stored (yet).
 WAITING = "waiting: no message sent through this nickname has this vendor id yet"
@@ -90,6 +106,9 @@ _CANDIDATES = (
     .with_for_update()
 )
 _INSERT_INBOX = sa.insert(INBOX)
+#: The event of a message that took its vendor id from a report about its number.
+ADOPTED = "vendor_id_by_number"
+_UNKNOWN = MessageStatus.UNKNOWN
 _DELETE_INBOX = sa.delete(INBOX).where(INBOX.c.id.in_(sa.bindparam("ids", expanding=True)))
 
 
@@ -204,21 +223,24 @@ class Swept:
 
     matched: int = 0
     purged: int = 0
+    #: Unknown messages that took their vendor id from a report about their number.
+    adopted: int = 0
 
 
-def sweep_inbox(engine: Engine, now: datetime, *, retention: float) -> Swept:
-    """Match waiting reports whose message is known by now; purge those past ``retention``."""
+def sweep_inbox(
+    engine: Engine, now: datetime, *, retention: float, adopt_after: float | None = None
+) -> Swept:
+    """Match waiting reports whose message is known by now; purge those past ``retention``.
+
+    :param adopt_after: seconds a report waits before it may be matched to an ``unknown``
+        message by its number (see the module's docstring); longer than a send can take
+        (the dispatch ``lease``), so that a message still being sent is not mistaken for
+        one whose send result was lost. ``None``: reports are matched by vendor id only.
+    """
     with engine.begin() as connection:
-        known = sa.exists().where(
-            MESSAGES.c.vendor_id == INBOX.c.vendor_id,
-            # An expression rather than the column: SQLite, without statistics, would
-            # otherwise walk every message of the route for each waiting report instead of
-            # looking its vendor id up. (The nickname is never empty, so this is route =.)
-            sa.func.coalesce(MESSAGES.c.route, "") == INBOX.c.nickname,
-        )
         rows = connection.execute(
             sa.select(INBOX)
-            .where(known, sa.or_(INBOX.c.reason.is_(None), INBOX.c.reason != AMBIGUOUS))
+            .where(_known(), sa.or_(INBOX.c.reason.is_(None), INBOX.c.reason != AMBIGUOUS))
             .order_by(INBOX.c.id)
             .limit(_SWEEP_BATCH)
             .with_for_update(skip_locked=True)
@@ -229,7 +251,110 @@ def sweep_inbox(engine: Engine, now: datetime, *, retention: float) -> Swept:
             .where(INBOX.c.received_at < now - timedelta(seconds=retention))
             .execution_options(preserve_rowcount=True)
         ).rowcount
-    return Swept(matched=matched, purged=int(purged))
+    adopted = 0
+    if adopt_after is not None:
+        with engine.begin() as connection:
+            adopted, applied = _adopt_by_number(
+                connection, now, waited=timedelta(seconds=adopt_after), retention=retention
+            )
+        matched += applied
+    return Swept(matched=matched, purged=int(purged), adopted=adopted)
+
+
+def _known() -> sa.Exists:
+    """Whether a message of the inbox row's nickname has the row's vendor id by now."""
+    return sa.exists().where(
+        MESSAGES.c.vendor_id == INBOX.c.vendor_id,
+        # An expression rather than the column: SQLite, without statistics, would otherwise
+        # walk every message of the route for each waiting report instead of looking its
+        # vendor id up. (The nickname is never empty, so this is route =.)
+        sa.func.coalesce(MESSAGES.c.route, "") == INBOX.c.nickname,
+    )
+
+
+def _adopt_by_number(
+    connection: Connection, now: datetime, *, waited: timedelta, retention: float
+) -> tuple[int, int]:
+    """Give unknown messages the vendor ids of the reports about their numbers.
+
+    Returns how many messages took one, and how many reports were then applied.
+    """
+    rows = connection.execute(
+        sa.select(INBOX)
+        .where(
+            INBOX.c.reason == WAITING,
+            INBOX.c.to.is_not(None),
+            INBOX.c.received_at <= now - waited,
+            ~_known(),
+        )
+        .order_by(INBOX.c.id)
+        .limit(_SWEEP_BATCH)
+        .with_for_update(skip_locked=True)
+    ).all()
+    if not rows:
+        return 0, 0
+    # No report older than the inbox keeps can be about a message older than that plus a
+    # day of sending; the bound keeps years of unknown messages out of the lookup.
+    orphans = connection.execute(
+        sa.select(MESSAGES.c.id, MESSAGES.c.route, MESSAGES.c.to)
+        .where(
+            MESSAGES.c.status_rank == STATUS_RANK[_UNKNOWN],
+            MESSAGES.c.status == _UNKNOWN.value,
+            MESSAGES.c.vendor_id.is_(None),
+            MESSAGES.c.route.in_(sorted({row.nickname for row in rows})),
+            MESSAGES.c.created_at >= now - timedelta(seconds=retention, days=1),
+        )
+        .order_by(MESSAGES.c.id)
+        .with_for_update(skip_locked=True)
+    ).all()
+    claims: dict[int, set[str]] = {}
+    for row in rows:
+        meant = [o for o in orphans if o.route == row.nickname and same_number(o.to, row.to)]
+        for orphan in meant:
+            # A report that could be about two messages gives neither its id.
+            claims.setdefault(orphan.id, set()).add(row.vendor_id if len(meant) == 1 else "")
+    adoptions = [
+        {"b_id": pk, "b_vendor_id": next(iter(ids))}
+        for pk, ids in claims.items()
+        if len(ids) == 1 and "" not in ids
+    ]
+    if not adoptions:
+        return 0, 0
+    connection.execute(
+        sa.update(MESSAGES)
+        .where(
+            MESSAGES.c.id == sa.bindparam("b_id"),
+            MESSAGES.c.status == _UNKNOWN.value,
+            MESSAGES.c.vendor_id.is_(None),
+        )
+        .values(vendor_id=sa.bindparam("b_vendor_id"), updated_at=now),
+        adoptions,
+    )
+    connection.execute(
+        sa.insert(EVENTS),
+        [
+            {
+                "message_pk": adoption["b_id"],
+                "kind": ADOPTED,
+                "description": (
+                    "its send result was lost; a delivery report about its number gave "
+                    "the vendor's id"
+                ),
+                "payload": {"vendor_id": adoption["b_vendor_id"]},
+                "occurred_at": now,
+                "recorded_at": now,
+            }
+            for adoption in adoptions
+        ],
+    )
+    taken = {(row.nickname, row.vendor_id) for row in rows} & {
+        (orphan.route, adoption["b_vendor_id"])
+        for orphan in orphans
+        for adoption in adoptions
+        if orphan.id == adoption["b_id"]
+    }
+    waiting = [row for row in rows if (row.nickname, row.vendor_id) in taken]
+    return len(adoptions), _apply_waiting(connection, waiting, now)
 
 
 def same_number(left: str | None, right: str | None) -> bool:

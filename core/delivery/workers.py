@@ -102,6 +102,8 @@ class DeliveryWorkers:
             for nickname, provider in config.providers.items()
         }
         self._give_up = config.settings.gateway.dispatch.validity + self.settings.lookup_grace
+        #: The longest a send can take: a report older than this is about no send in flight.
+        self._send_lease = config.settings.gateway.dispatch.lease
         self._lookers = _lookers(config)
         self._purged_at: datetime | None = None
         self._loops = Loops(logger)
@@ -164,8 +166,18 @@ class DeliveryWorkers:
         """Match early reports whose message is known by now; purge what is past keeping."""
         now = self._clock()
         swept = await asyncio.to_thread(
-            matching.sweep_inbox, self.engine, now, retention=self.settings.inbox_retention
+            matching.sweep_inbox,
+            self.engine,
+            now,
+            retention=self.settings.inbox_retention,
+            adopt_after=self._send_lease,
         )
+        if swept.adopted:
+            logger.info(
+                "%d unknown message(s) took their vendor ids from delivery reports about"
+                " their numbers",
+                swept.adopted,
+            )
         purged = 0
         if self._purged_at is None or now - self._purged_at >= _PURGE_EVERY:
             purged = await asyncio.to_thread(

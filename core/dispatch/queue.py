@@ -605,6 +605,22 @@ def _late_results(connection: Connection, late: Sequence[Decision], now: datetim
             if d.message in existing
         ],
     )
+    # The message was made unknown when this worker's lease ran out, and is never resent:
+    # the vendor id the worker learned after all is what lets its delivery report settle
+    # it. The status stays as it is; only a report moves it.
+    adopted = [d for d in late if d.vendor_id and d.status is _SUBMITTED and d.message in existing]
+    if adopted:
+        connection.execute(
+            sa.update(MESSAGES)
+            .where(
+                MESSAGES.c.id == sa.bindparam("b_id"),
+                MESSAGES.c.status == MessageStatus.UNKNOWN.value,
+                MESSAGES.c.vendor_id.is_(None),
+            )
+            .values(vendor_id=sa.bindparam("b_vendor_id"), updated_at=now),
+            [{"b_id": d.message, "b_vendor_id": d.vendor_id} for d in adopted],
+        )
+        match_inbox(connection, [d.message for d in adopted], now)
 
 
 def _event(

@@ -9,6 +9,7 @@ from delivery_helpers import events, inbox, relayed
 from message_builders import NICK, START, accept, dispatch, message, relays, report
 
 from smsgate.delivery.matching import (
+    ADOPTED,
     AMBIGUOUS,
     WAITING,
     same_number,
@@ -244,6 +245,68 @@ def test_a_shared_vendor_id_without_a_number_waits_as_ambiguous_and_the_sweep_le
     assert (stored.waiting, swept.matched) == (1, 0)
     assert [row.reason for row in inbox(engine)] == [AMBIGUOUS]
     assert {message(engine, m).status for m in ("m1.", "m2.")} == {"submitted"}
+
+
+SEND_LEASE = 210.0
+RETENTION = 72 * 3600
+
+
+def test_a_report_about_an_unknown_messages_number_settles_it_once_no_send_can_be_in_flight(
+    engine,
+):
+    accept(engine, ["m1.", "m2."])
+    dispatch(engine, unknown=["m1."], submitted={"m2.": "tx-2"})
+    store_reports(engine, NICK, [report("tx-lost", to="919845000000")], LATER)
+
+    early = sweep_inbox(
+        engine, LATER + timedelta(seconds=60), retention=RETENTION, adopt_after=SEND_LEASE
+    )
+    assert (early.adopted, message(engine, "m1.").status) == (0, "unknown")
+
+    swept = sweep_inbox(
+        engine, LATER + timedelta(seconds=211), retention=RETENTION, adopt_after=SEND_LEASE
+    )
+
+    row = message(engine, "m1.")
+    assert (swept.adopted, swept.matched) == (1, 1)
+    assert (row.status, row.vendor_id) == ("delivered", "tx-lost")
+    assert ADOPTED in [event.kind for event in events(engine, "m1.")]
+    assert [(event, meta) for event, meta, _ in relayed(engine)] == [("delivered", "m1.")]
+    assert inbox(engine) == []
+
+
+def test_a_report_that_could_be_about_two_unknown_messages_settles_neither(engine):
+    same = {"to": "9845000001", "body": "hello"}
+    accept(engine, [{**same, "message_id": "m1."}, {**same, "message_id": "m2."}])
+    dispatch(engine, unknown=["m1.", "m2."])
+    store_reports(engine, NICK, [report("tx-lost", to="919845000001")], LATER)
+
+    swept = sweep_inbox(
+        engine, LATER + timedelta(hours=1), retention=RETENTION, adopt_after=SEND_LEASE
+    )
+
+    assert swept.adopted == 0
+    assert {message(engine, m).vendor_id for m in ("m1.", "m2.")} == {None}
+    assert [row.reason for row in inbox(engine)] == [WAITING]
+
+
+def test_two_vendor_ids_reported_for_one_unknown_number_give_it_neither(engine):
+    accept(engine, ["m1."])
+    dispatch(engine, unknown=["m1."])
+    store_reports(
+        engine,
+        NICK,
+        [report("tx-a", to="919845000000"), report("tx-b", EventKind.FAILED, to="919845000000")],
+        LATER,
+    )
+
+    swept = sweep_inbox(
+        engine, LATER + timedelta(hours=1), retention=RETENTION, adopt_after=SEND_LEASE
+    )
+
+    assert swept.adopted == 0
+    assert message(engine, "m1.").status == "unknown"
+    assert len(inbox(engine)) == 2
 
 
 def test_clicks_and_replies_are_relayed_once_each_without_touching_the_status(engine):

@@ -8,10 +8,12 @@ import pytest
 import sqlalchemy as sa
 from dispatch_helpers import RigFactory, events, kinds, message, messages, provider_toml, texts
 from fakevendor import Fault
+from message_builders import store_report
 
 from smsgate.dispatch import queue
 from smsgate.http import NOT_STARTED
 from smsgate.storage.models import MessageStatus
+from smsgate.types import EventKind
 
 pytest_plugins = ["dispatch_fixtures"]
 
@@ -311,7 +313,7 @@ def test_an_expired_lease_is_reclaimed_as_unknown_with_a_reason(make_rig: RigFac
     assert rig.dispatch().claimed == 0
 
 
-def test_a_worker_whose_lease_was_reclaimed_cannot_overwrite_the_message(
+def test_a_worker_whose_lease_was_reclaimed_cannot_overwrite_the_message_but_lends_its_id(
     make_rig: RigFactory,
 ) -> None:
     rig = make_rig(lease=30, send_timeout=10)
@@ -338,9 +340,38 @@ def test_a_worker_whose_lease_was_reclaimed_cannot_overwrite_the_message(
     row = message(rig.engine, "m0")
     assert late.applied == 0 and late.late == 1
     assert row.status == MessageStatus.UNKNOWN
-    assert row.vendor_id is None
+    # Not resent and not called submitted; but its delivery report can now find it.
+    assert row.vendor_id == "v9"
     assert kinds(rig.engine, "m0") == ["sending", "unknown", "late_result"]
     assert events(rig.engine, "m0")[-1].payload["vendor_id"] == "v9"
+
+
+def test_a_report_waiting_for_a_reclaimed_message_settles_it_when_the_late_result_comes(
+    make_rig: RigFactory,
+) -> None:
+    from smsgate.dispatch.outcomes import Decision
+    from smsgate.dispatch.throttle import Verdict
+
+    rig = make_rig(lease=30, send_timeout=10)
+    rig.accept(texts(1))
+    route = queue.Route("fake")
+    claim = queue.claim(rig.engine, route, owner="zombie", now=rig.clock(), settings=rig.settings)
+    rig.clock.advance(31)
+    rig.run(lambda d: d.reclaim())
+    store_report(rig.engine, "v9", EventKind.DELIVERED, rig.clock(), nickname="fake")
+
+    queue.record(
+        rig.engine,
+        route,
+        [Decision(claim.messages[0].id, MessageStatus.SUBMITTED, "submitted", 1, vendor_id="v9")],
+        owner="zombie",
+        now=rig.clock(),
+        verdict=Verdict.HEALTHY,
+        reason=None,
+        settings=rig.settings,
+    )
+
+    assert message(rig.engine, "m0").status == MessageStatus.DELIVERED
 
 
 def test_final_failures_and_expiries_are_queued_for_clevertap(make_rig: RigFactory) -> None:
