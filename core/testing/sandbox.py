@@ -51,6 +51,8 @@ logger = logging.getLogger(__name__)
 
 #: The options every sandbox understands: attempts per report, seconds before the first retry.
 DLR_OPTIONS = ("dlr_retries", "dlr_retry_delay")
+#: Delivery reports a sandbox pushes at the same time; the rest wait their turn.
+PUSHES_AT_ONCE = 20
 _FAULT_KEYS = frozenset({"status", "delay", "body", "retry_after", "accept", "count"})
 
 
@@ -215,6 +217,10 @@ class SandboxKit:
         #: The shared HTTP client while the application runs (see :meth:`lifespan`).
         self.client: httpx.AsyncClient | None = None
         self._tasks: set[asyncio.Task[None]] = set()
+        # Thousands of reports due at once, each waiting for one of the client's pooled
+        # connections, left the client busy choosing among them and sending nothing; a real
+        # vendor pushes a few dozen at a time too.
+        self._pushing = asyncio.Semaphore(PUSHES_AT_ONCE)
 
     def pick_outcome(self) -> str:
         """An outcome name drawn by the settings' weights."""
@@ -253,7 +259,8 @@ class SandboxKit:
         for attempt_number in range(self.dlr_retries):
             attempts = attempt_number + 1
             try:
-                response = await attempt(self.client)
+                async with self._pushing:
+                    response = await attempt(self.client)
             except httpx.HTTPError as exc:
                 logger.warning("delivery report to %s failed: %s", url, type(exc).__name__)
             else:

@@ -6,6 +6,7 @@ real loopback HTTP; so is the delivery report URL it pushes to.
 
 from __future__ import annotations
 
+import asyncio
 import time
 from typing import Any
 
@@ -17,7 +18,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from smsgate import SandboxSettings
-from smsgate.testing.sandbox import SandboxKit, parse_fault, takes_messages
+from smsgate.testing.sandbox import PUSHES_AT_ONCE, SandboxKit, parse_fault, takes_messages
 from smsgate.testing.server import LoopbackServer
 
 OUTCOMES = ("delivered", "failed")
@@ -59,6 +60,25 @@ class FlakyReceiver:
             self.received.append(await request.json())
             if len(self.received) <= self.failures:
                 return Response(status_code=503)
+            return Response(status_code=204)
+
+        self.app = Starlette(routes=[Route("/dlr", receive, methods=["POST"])])
+
+
+class SlowReceiver:
+    """A delivery report URL that takes a while to answer and counts requests in flight."""
+
+    def __init__(self) -> None:
+        self.received = 0
+        self.in_flight = 0
+        self.most_in_flight = 0
+
+        async def receive(request: Request) -> Response:
+            self.in_flight += 1
+            self.most_in_flight = max(self.most_in_flight, self.in_flight)
+            await asyncio.sleep(0.05)
+            self.in_flight -= 1
+            self.received += 1
             return Response(status_code=204)
 
         self.app = Starlette(routes=[Route("/dlr", receive, methods=["POST"])])
@@ -210,3 +230,17 @@ def test_counted_options_are_read_and_the_same_seed_draws_the_same_outcomes():
     assert [kits[0].pick_outcome() for _ in range(20)] == [
         kits[1].pick_outcome() for _ in range(20)
     ]
+
+
+def test_many_reports_due_at_once_are_pushed_a_few_at_a_time_and_all_arrive():
+    receiver = SlowReceiver()
+    sends = 300
+    with LoopbackServer(receiver.app) as dlr:
+        settings = SandboxSettings(dlr_url=f"{dlr.url}/dlr")
+        with LoopbackServer(tiny_sandbox(settings)) as sandbox:
+            with httpx.Client() as client:
+                for _ in range(sends):
+                    client.post(f"{sandbox.url}/send")
+            wait_for(lambda: receiver.received == sends, timeout=60)
+
+    assert 1 < receiver.most_in_flight <= PUSHES_AT_ONCE
