@@ -13,6 +13,7 @@ from operations_helpers import ADMIN_CONFIG
 from prometheus_client.parser import text_string_to_metric_families
 
 from smsgate.host.app import create_app
+from smsgate.storage.database import downgrade, head_revision, upgrade
 from smsgate.storage.models import utcnow
 
 
@@ -130,6 +131,30 @@ def test_a_sqlite_file_deleted_under_the_gateway_makes_it_unready(
     assert ready.status_code == 503
     assert ready.json()["database"] == f"unreachable (its file {path} is gone)"
     assert value(samples, "smsgate_database_up") == 0
+
+
+def test_a_schema_migrated_under_the_gateway_makes_it_unready(make_config, database_url):
+    # Its statements were written for the schema it started on; a load balancer must stop
+    # sending it work until it is restarted on the version that migrated the database.
+    with ServerThread(create_app(make_config(database_url))) as server:
+        before = httpx.get(f"{server.url}/readyz")
+        downgrade(database_url, "-1")
+        try:
+            after = httpx.get(f"{server.url}/readyz")
+        finally:
+            upgrade(database_url)
+        again = httpx.get(f"{server.url}/readyz")
+
+    assert (before.status_code, after.status_code, again.status_code) == (200, 503, 200)
+    assert after.json()["database"] == (
+        f"the schema is at revision {_previous(head_revision())}, this process was built for"
+        f" {head_revision()}: restart it on the smsgate version that migrated it"
+    )
+
+
+def _previous(revision: str | None) -> str:
+    assert revision is not None
+    return f"{int(revision) - 1:04d}"
 
 
 def test_a_scrape_with_the_database_gone_still_answers(make_config, tmp_path):
