@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from typing import Any
 
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import OperationalError, SQLAlchemyError
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 
@@ -26,6 +27,8 @@ from smsgate.intake.payloads import (
 from smsgate.intake.records import Rejection, prepare_record
 from smsgate.storage.intake import store_records
 from smsgate.storage.models import utcnow
+
+logger = logging.getLogger(__name__)
 
 Decoder = Callable[[], list[object]]
 
@@ -109,6 +112,11 @@ def _accept(gateway: Gateway, provider: Provider, decode: Decoder) -> tuple[int,
         outcome = store_records(gateway.engine, nickname, rows, rejections, now)
     except OperationalError:
         raise RequestError(503, "the database is unavailable; nothing was stored") from None
+    except SQLAlchemyError:
+        # Not the records' fault (they were checked against every column): a schema that
+        # moved under this process, say. CleverTap retries a 503; nothing was stored.
+        logger.exception("a batch for %r could not be stored", nickname)
+        raise RequestError(503, "the database refused the batch; nothing was stored") from None
     return outcome.failed, {
         "accepted": outcome.accepted,
         "duplicates": outcome.duplicates + repeats,

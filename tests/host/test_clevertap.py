@@ -12,7 +12,7 @@ import sqlalchemy as sa
 from conftest import TOKEN, ConfigFactory, ServerThread
 
 from smsgate.host.app import create_app
-from smsgate.storage.database import create_engine
+from smsgate.storage.database import create_engine, downgrade, upgrade
 from smsgate.storage.models import Message, MessageEvent
 
 MESSAGES = Message.__table__  # type: ignore[attr-defined]
@@ -410,3 +410,29 @@ def test_rejected_record_among_good_ones_leaves_the_good_ones_accepted(http, gat
     assert answer.json()["accepted"] == 1
     assert "surrogate" in answer.json()["rejected"][0]["error"]
     assert set(stored(engine)) == {"fine."}
+
+
+def test_a_batch_the_database_refuses_is_a_503_that_stores_nothing(
+    http, gateway, engine, database_url
+):
+    # A schema migrated back under the process: the rejected record's CleverTap row no
+    # longer fits the relay outbox. CleverTap retries a 503; a 500 would lose the batch.
+    downgrade(database_url, "0004")
+    try:
+        answer = send(
+            http,
+            gateway,
+            {
+                "messages": [
+                    {"to": NUMBER, "body": "hi", "message_id": "m.1."},
+                    {"to": "12", "body": "hi", "message_id": "m.2."},
+                ]
+            },
+        )
+        kept = stored(engine)
+    finally:
+        upgrade(database_url)
+
+    assert answer.status_code == 503
+    assert "nothing was stored" in answer.json()["error"]
+    assert kept == {}
