@@ -286,7 +286,9 @@ def normalise_database_url(url: str) -> str:
     """Check that ``url`` names a SQLite or PostgreSQL database; PostgreSQL uses psycopg 3."""
     try:
         parsed = sa.make_url(url)
-    except sa.exc.ArgumentError:
+    except (sa.exc.ArgumentError, ValueError):
+        # Not the parser's own words: with a password holding ":" and "@" unencoded, they
+        # quote part of it as the port.
         raise ValueError(
             "is not a database URL; use sqlite:///smsgate.db or "
             "postgresql+psycopg://user@host/dbname"

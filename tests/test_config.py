@@ -157,6 +157,15 @@ def test_unsupported_database_is_refused_without_echoing_the_url(tmp_path, plugi
     assert "Db-Pa55word" not in message
 
 
+def test_a_url_the_parser_cannot_read_is_refused_without_quoting_the_password(tmp_path, plugins):
+    # ":" and "@" unencoded in the password: the parser takes "W0rd@db" for the port.
+    url = "postgresql://gw:Pa@ss:W0rd@db/smsgate"
+    path = write(tmp_path, f'[gateway]\ndatabase_url = "{url}"\n')
+    message = problems_of(path, plugins)
+    assert "gateway.database_url: is not a database URL" in message
+    assert "W0rd" not in message
+
+
 # --- what a bad file says -------------------------------------------------------------------
 
 

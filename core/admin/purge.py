@@ -32,7 +32,7 @@ from smsgate.delivery.outbox import PENDING
 from smsgate.dispatch.backoff import Clock, system_clock
 from smsgate.storage.models import DeliveryInbox, Message, MessageEvent, RelayOutbox
 
-__all__ = ["INTERVAL", "PurgeReport", "Purger", "purge"]
+__all__ = ["INTERVAL", "PurgeReport", "Purger", "count_purgeable", "purge"]
 
 logger = logging.getLogger(__name__)
 
@@ -72,17 +72,14 @@ def purge(
 
     :param stopping: asked between batches; the purge ends early when it says so.
     """
-    awaited = [OUTBOX.c.message_pk == MESSAGES.c.id, OUTBOX.c.state == PENDING]
-    if abandoned_before is not None:
-        awaited.append(OUTBOX.c.created_at >= abandoned_before)
-    relay_awaited = sa.select(OUTBOX.c.id).where(*awaited).exists()
+    purgeable = _purgeable(before, abandoned_before)
     messages = events = relays = reports = 0
     while not stopping():
         with engine.begin() as connection:
             ids = list(
                 connection.execute(
                     sa.select(MESSAGES.c.id)
-                    .where(MESSAGES.c.created_at < before, ~relay_awaited)
+                    .where(*purgeable)
                     .order_by(MESSAGES.c.created_at, MESSAGES.c.id)
                     .limit(batch_size)
                     .with_for_update(skip_locked=True)
@@ -116,6 +113,29 @@ def purge(
         if len(ids) < batch_size:
             break
     return PurgeReport(messages=messages, events=events, relays=relays, reports=reports)
+
+
+def count_purgeable(
+    engine: Engine, before: datetime, *, abandoned_before: datetime | None = None
+) -> int:
+    """How many messages :func:`purge` with the same arguments would delete now."""
+    with engine.connect() as connection:
+        return int(
+            connection.execute(
+                sa.select(sa.func.count())
+                .select_from(MESSAGES)
+                .where(*_purgeable(before, abandoned_before))
+            ).scalar_one()
+        )
+
+
+def _purgeable(before: datetime, abandoned_before: datetime | None) -> list[sa.ColumnElement[bool]]:
+    """What makes a message deletable: old enough, and no relay record still awaited."""
+    awaited = [OUTBOX.c.message_pk == MESSAGES.c.id, OUTBOX.c.state == PENDING]
+    if abandoned_before is not None:
+        awaited.append(OUTBOX.c.created_at >= abandoned_before)
+    relay_awaited = sa.select(OUTBOX.c.id).where(*awaited).exists()
+    return [MESSAGES.c.created_at < before, ~relay_awaited]
 
 
 def _deleted(connection: sa.Connection, statement: sa.Delete) -> int:

@@ -61,7 +61,13 @@ def main(ctx: click.Context) -> None:
 @main.command()
 @config_option
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
-@click.option("--port", default=8000, show_default=True, type=int, help="Port to listen on.")
+@click.option(
+    "--port",
+    default=8000,
+    show_default=True,
+    type=click.IntRange(0, 65535),
+    help="Port to listen on (0: any free one).",
+)
 @click.option(
     "--strict", is_flag=True, help="Refuse to start when any provider's plugin is broken."
 )
@@ -172,7 +178,7 @@ def db() -> None:
 def db_upgrade(config_path: Path | None) -> None:
     """Create or migrate the database to this version's schema."""
     from alembic.util import CommandError
-    from sqlalchemy.exc import OperationalError
+    from sqlalchemy.exc import DBAPIError
 
     from smsgate.cli.startup import describe_startup_error
     from smsgate.storage.database import (
@@ -194,7 +200,7 @@ def db_upgrade(config_path: Path | None) -> None:
             check_schema(engine)
             raise _fail(f"migration failed: {exc}") from None
         click.echo(f"{display_url(url)}: schema at revision {current_revision(engine)} (newest)")
-    except (SmsgateError, OperationalError) as exc:
+    except (SmsgateError, DBAPIError) as exc:
         raise _fail(describe_startup_error(exc, config)) from None
     finally:
         engine.dispose()

@@ -18,11 +18,11 @@ from typing import Any
 import click
 from pydantic import BaseModel
 from sqlalchemy.engine import Engine
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import DBAPIError, OperationalError
 
 from smsgate.admin import actions, queries, stats
 from smsgate.admin.durations import parse_duration, parse_moment
-from smsgate.admin.purge import purge
+from smsgate.admin.purge import count_purgeable, purge
 from smsgate.admin.views import MessageDetail
 from smsgate.config import Config
 from smsgate.errors import ActionRefusedError, SmsgateError
@@ -68,10 +68,11 @@ def _database(config: Config) -> Iterator[Engine]:
     try:
         try:
             check_schema(engine)
-        except (SmsgateError, OperationalError) as exc:
+        except (SmsgateError, DBAPIError) as exc:
             raise click.ClickException(describe_startup_error(exc, config)) from None
         try:
             yield engine
+        # Past the schema check the database answered: another driver error is a bug.
         except OperationalError as exc:
             raise click.ClickException(describe_startup_error(exc, config)) from None
     finally:
@@ -400,15 +401,17 @@ def purge_command(
     too_soon = settings.purge_too_soon(age)
     if too_soon:
         raise click.BadParameter(too_soon, param_hint="--older-than")
-    before = utcnow() - age
+    now = utcnow()
+    before = now - age
+    # A relay record queued longer ago than this no longer keeps its message.
+    abandoned = now - timedelta(seconds=settings.delivery.relay_give_up_after)
     with _database(config) as engine:
         if dry_run:
-            counts = queries.count_by_status(engine, queries.MessageFilter(until=before))
-            total = sum(counts.values())
+            # The very query the purge runs: messages whose relay is awaited are not counted.
+            total = count_purgeable(engine, before, abandoned_before=abandoned)
             click.echo(f"{total} message(s) created before {_when(before)} UTC would be deleted")
             return
-        give_up = timedelta(seconds=settings.delivery.relay_give_up_after)
-        report = purge(engine, before, batch_size=batch_size, abandoned_before=utcnow() - give_up)
+        report = purge(engine, before, batch_size=batch_size, abandoned_before=abandoned)
     click.echo(
         f"deleted {report.messages} message(s), {report.events} event(s), {report.relays} "
         f"relay record(s) and {report.reports} unmatched report(s) from before {_when(before)} UTC"

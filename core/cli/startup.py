@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import DBAPIError, OperationalError
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from smsgate.errors import SmsgateError
-from smsgate.storage.database import display_url
+from smsgate.storage.database import display_url, url_passwords
 
 if TYPE_CHECKING:
     from smsgate.config import Config
@@ -17,10 +17,11 @@ if TYPE_CHECKING:
 class StartupGuard:
     """Wraps the application so that an expected start-up failure is remembered, not dumped.
 
-    When the lifespan raises a :class:`SmsgateError` (an old schema, say) or cannot reach the
-    database, the server is told that start-up failed without the traceback Starlette
-    attaches, and the reason is kept in :attr:`failure` for the command line to print. Any
-    other exception keeps its traceback: that one is a bug.
+    When the lifespan raises a :class:`SmsgateError` (an old schema, say) or the database
+    cannot be used (unreachable, not a database, a parameter the driver refuses), the server
+    is told that start-up failed without the traceback Starlette attaches, and the reason is
+    kept in :attr:`failure` for the command line to print. Any other exception keeps its
+    traceback: that one is a bug.
     """
 
     def __init__(self, app: ASGIApp, config: Config | None = None) -> None:
@@ -44,7 +45,7 @@ class StartupGuard:
 
         try:
             await self.app(scope, receive, hold_startup_failure)
-        except (SmsgateError, OperationalError) as exc:
+        except (SmsgateError, DBAPIError) as exc:
             if not held:
                 raise
             self.failure = describe_startup_error(exc, self.config)
@@ -55,18 +56,24 @@ class StartupGuard:
             raise
 
 
-def describe_startup_error(
-    exc: SmsgateError | OperationalError, config: Config | None = None
-) -> str:
-    """One line that says what is wrong and what to do; ``config`` names the URL and file."""
-    if isinstance(exc, OperationalError):
-        # The driver's own first line names host and port, never the password.
+def describe_startup_error(exc: SmsgateError | DBAPIError, config: Config | None = None) -> str:
+    """One line that says what is wrong and what to do; ``config`` names the URL and file.
+
+    A database error is one the driver raised: the server did not answer, or the file is
+    not a database, or the URL carries a parameter the driver refuses.
+    """
+    if isinstance(exc, DBAPIError):
+        what = "cannot reach" if isinstance(exc, OperationalError) else "cannot use"
         reason = str(exc.orig).strip().splitlines()[0] if exc.orig else type(exc).__name__
         if config is None:
-            return f"cannot reach the database: {reason}; check gateway.database_url"
+            return f"{what} the database: {reason}; check gateway.database_url"
+        # The driver quotes what it was given, and a password with an unencoded "@" is half
+        # taken for the host name.
+        for password in url_passwords(config.database_url):
+            reason = reason.replace(password, "***")
         # A SQLite path is resolved against the config file's folder: show where it led.
         return (
-            f"cannot reach the database: {reason} ({display_url(config.database_url)}); "
+            f"{what} the database: {reason} ({display_url(config.database_url)}); "
             f"check gateway.database_url in {config.path}"
         )
     return str(exc)

@@ -25,7 +25,7 @@ from smsgate.host import api, callbacks, clevertap, health, metrics
 from smsgate.host.gateway import Gateway
 from smsgate.host.logs import RequestContext
 from smsgate.host.redaction import hide_secrets, redact_logs, register_config
-from smsgate.storage.database import check_schema, create_engine, upgrade
+from smsgate.storage.database import create_engine, prepare_schema
 
 logger = logging.getLogger(__name__)
 
@@ -55,12 +55,7 @@ def create_app(config: Config, *, engine: Engine | None = None) -> Starlette:
         url = config.database_url
         own_engine = engine is None
         database = engine if engine is not None else create_engine(url)
-        auto_migrate = config.settings.gateway.auto_migrate
-        if auto_migrate is None:
-            auto_migrate = database.dialect.name == "sqlite"
-        if auto_migrate:
-            upgrade(url)
-        check_schema(database)
+        prepare_schema(database, url, auto_migrate=config.settings.gateway.auto_migrate)
         for nickname, reason in config.broken.items():
             logger.error("provider %r is unavailable: %s", nickname, reason)
         gateway = Gateway(config=config, engine=database)

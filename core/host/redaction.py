@@ -28,8 +28,6 @@ import threading
 from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
-import sqlalchemy as sa
-
 if TYPE_CHECKING:
     from smsgate.config import Config
 
@@ -85,6 +83,7 @@ def register_secrets(values: Iterable[str]) -> None:
 def register_config(config: Config) -> None:
     """Mask every secret of ``config``: tokens, plugin options, the database password."""
     from smsgate.delivery.reports import secrets_of
+    from smsgate.storage.database import url_passwords
 
     values: list[Any] = [config.settings.gateway.admin_token]
     for provider in config.providers.values():
@@ -92,9 +91,8 @@ def register_config(config: Config) -> None:
         # Secret options are SecretStr once validated; the raw table covers broken plugins.
         values += [provider.options, provider.settings.options]
     found = secrets_of(*[value for value in values if value is not None])
-    password = sa.make_url(config.database_url).password
-    if password:
-        found.append(str(password))
+    # Also a password in the URL's query, or one whose unencoded "@" split it in two.
+    found += url_passwords(config.database_url)
     register_secrets(found)
 
 

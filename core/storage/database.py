@@ -16,6 +16,7 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.pool import ConnectionPoolEntry
 
 from smsgate.errors import SchemaOutdatedError
+from smsgate.storage import models
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 #: The execution option that marks a read-only engine (:func:`reading`).
@@ -23,6 +24,11 @@ _READ_ONLY = "smsgate_read_only"
 #: Seconds to wait for PostgreSQL to answer a new connection, unless the URL, a service
 #: file or PGCONNECT_TIMEOUT says.
 _CONNECT_TIMEOUT = 5
+#: Stands for a hidden query value until the URL is rendered (:func:`display_url`).
+_HIDDEN = "smsgatehiddenvalue"
+#: The tables smsgate's migrations create: a database holding one without a revision is
+#: someone else's.
+_OUR_TABLES = frozenset(models.Message.metadata.tables)
 
 
 def create_engine(url: str, **kwargs: Any) -> Engine:
@@ -136,19 +142,43 @@ def current_revision(engine: Engine) -> str | None:
 
 def check_schema(engine: Engine) -> None:
     """Raise :class:`SchemaOutdatedError` unless the database is at the newest revision."""
-    current, head = current_revision(engine), head_revision()
+    with engine.connect() as connection:
+        current = MigrationContext.configure(connection).get_current_revision()
+        refuse_foreign_schema(connection, current)
+    head = head_revision()
     if current == head:
         return
-    if current is not None and not _knows(current):
-        raise SchemaOutdatedError(
-            f"the database is at revision {current}, which this smsgate does not know "
-            f"(its newest is {head}): it was migrated by a newer smsgate; run that version"
-        )
     state = "empty" if current is None else f"at revision {current}"
     raise SchemaOutdatedError(
         f"the database is {state}, this smsgate needs revision {head}: "
         "run `smsgate db upgrade` (with the same --config) and start again"
     )
+
+
+def refuse_foreign_schema(connection: sa.Connection, current: str | None) -> None:
+    """Raise :class:`SchemaOutdatedError` when the schema is not one smsgate can migrate.
+
+    ``current`` is the database's revision. A revision this version does not know comes from
+    a newer smsgate, whose schema this one must not touch. Tables of smsgate's names without
+    a revision belong to something else: migrating would fail on them, and reading them as
+    smsgate's would report nonsense.
+    """
+    if current is not None:
+        if not _knows(current):
+            raise SchemaOutdatedError(
+                f"the database is at revision {current}, which this smsgate does not know "
+                f"(its newest is {head_revision()}): it was migrated by a newer smsgate; "
+                "run that version"
+            )
+        return
+    taken = sorted(_OUR_TABLES & set(sa.inspect(connection).get_table_names()))
+    if taken:
+        where = display_url(connection.engine.url.render_as_string(hide_password=False))
+        raise SchemaOutdatedError(
+            f"the database {where} holds tables smsgate did not create "
+            f"({', '.join(taken)}) and no alembic_version: point gateway.database_url at "
+            "an empty database or at smsgate's own"
+        )
 
 
 def prepare_schema(engine: Engine, url: str, *, auto_migrate: bool | None) -> None:
@@ -166,8 +196,48 @@ def prepare_schema(engine: Engine, url: str, *, auto_migrate: bool | None) -> No
 
 
 def display_url(url: str) -> str:
-    """``url`` with its password hidden, fit for logs and messages."""
-    return sa.make_url(url).render_as_string(hide_password=True)
+    """``url`` with its password hidden, fit for logs and messages.
+
+    Hidden wherever the URL holds it: after the user name, and in the query
+    (``?password=``, in any case, which libpq reads too).
+    """
+    parsed = sa.make_url(url)
+    host = parsed.host
+    if host and "@" in host:
+        # The password held an unencoded "@": it ends at the last one, where the host begins.
+        parsed = parsed.set(host=host.rpartition("@")[2])
+    hidden = {key: _HIDDEN for key in parsed.query if _is_password(key, parsed.query[key])}
+    if hidden:
+        parsed = parsed.update_query_dict(hidden)
+    # The placeholder is rendered as it is; "***" in a query would be percent-encoded.
+    return parsed.render_as_string(hide_password=True).replace(_HIDDEN, "***")
+
+
+def url_passwords(url: str) -> list[str]:
+    """Every password ``url`` holds, longest first, to take out of a driver's message.
+
+    A driver may quote what it was given: with an unencoded "@" in the password the part
+    after it is taken for the host, and "failed to resolve host" names it.
+    """
+    parsed = sa.make_url(url)
+    found: list[str] = []
+    if parsed.password is not None:
+        found.append(str(parsed.password))
+        host = parsed.host or ""
+        if "@" in host:
+            rest = host.rpartition("@")[0]
+            found += [rest, f"{parsed.password}@{rest}"]
+    for key, value in parsed.query.items():
+        if _is_password(key, value):
+            found += [value] if isinstance(value, str) else list(value)
+    # Shorter values would mask ordinary words of the message (the log redaction's limit).
+    return sorted({value for value in found if len(value) >= 4}, key=len, reverse=True)
+
+
+def _is_password(key: str, value: str | tuple[str, ...]) -> bool:
+    values = [value] if isinstance(value, str) else value
+    # A whole libpq connection string may ride in one parameter (dbname=...): hide it too.
+    return key.casefold() == "password" or any("password=" in v.casefold() for v in values)
 
 
 def _scripts() -> ScriptDirectory:

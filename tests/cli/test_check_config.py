@@ -10,6 +10,7 @@ from click.testing import CliRunner
 from conftest import CALLBACK_TOKEN, TOKEN
 
 from smsgate.cli import main
+from smsgate.config import load_config
 
 PROVIDER = f"""
 [providers.pingbix-in]
@@ -163,3 +164,20 @@ def test_broken_plugin_is_reported_and_exits_1_while_the_file_is_valid(tmp_path,
     ) in result.stdout
     assert f"{path}: 1 provider(s) cannot work" in result.stderr
     assert "Traceback" not in result.output
+
+
+def test_a_database_password_in_the_query_is_hidden_in_the_summary(tmp_path):
+    url = "postgresql+psycopg:///smsgate?host=127.0.0.1&user=gw&password=QPW0rd"
+    result = run(
+        "check-config", "--config", str(write(tmp_path, f'[gateway]\ndatabase_url = "{url}"\n'))
+    )
+    assert result.exit_code == 0, result.output
+    assert "postgresql+psycopg:///smsgate?host=127.0.0.1&password=***&user=gw" in result.stdout
+    assert "QPW0rd" not in result.output
+
+
+def test_the_example_file_leaves_auto_migrate_to_its_default(plugins):
+    # Its comment says so, and the README's promise (PostgreSQL is not migrated by `serve`)
+    # holds for whoever copies it and switches to PostgreSQL.
+    config = load_config(Path(__file__).parents[2] / "smsgate.example.toml", plugins, {})
+    assert config.settings.gateway.auto_migrate is None

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import json
+import sqlite3
 from datetime import timedelta
 
 import pytest
 import sqlalchemy as sa
 from click.testing import CliRunner
-from message_builders import accept, dispatch, message, texts
+from message_builders import accept, dispatch, kill_relays, message, texts
 
 from smsgate.cli import main
 from smsgate.storage.models import Message, utcnow
@@ -146,3 +147,57 @@ def test_purge_deletes_old_messages_and_refuses_a_dangerously_short_age(run, eng
     short = run("purge", "--older-than", "1h")
     assert short.exit_code == 2 and "at least 106h" in short.output
     assert run("purge", "--older-than", "ninety days").exit_code == 2
+
+
+def test_purge_dry_run_counts_exactly_what_purge_deletes(run, engine):
+    now = utcnow()
+    old = now - timedelta(days=200)
+    accept(engine, texts(7, prefix="old"), old)
+    dispatch(engine, old, failed={f"old{n}.": "910" for n in range(1, 8)})
+    kill_relays(engine, old, "HTTP 400")
+    accept(engine, texts(2, prefix="late"), old)
+    # Two answers that came late: CleverTap is still to hear them, so purge spares both.
+    dispatch(engine, now, failed={"late1.": "910", "late2.": "910"})
+
+    dry = run("purge", "--older-than", "150d", "--dry-run")
+    done = run("purge", "--older-than", "150d")
+
+    assert dry.exit_code == 0, dry.output
+    assert dry.output.startswith("7 message(s) created before ")
+    assert done.exit_code == 0, done.output
+    assert done.output.startswith("deleted 7 message(s)")
+    assert run("purge", "--older-than", "150d", "--dry-run").output.startswith("0 message(s)")
+
+
+@pytest.mark.parametrize("command", [["stats"], ["messages", "list"]])
+def test_a_sqlite_file_holding_someone_elses_tables_is_not_called_empty(
+    make_config, tmp_path, command
+):
+    path = tmp_path / "mail.db"
+    with sqlite3.connect(path) as connection:
+        connection.execute("CREATE TABLE messages (subject TEXT, sender TEXT)")
+    config = make_config(f"sqlite:///{path}")
+
+    result = CliRunner().invoke(main, [*command, "--config", str(config.path)])
+
+    assert result.exit_code == 1
+    assert result.stderr == (
+        f"Error: the database sqlite:///{path} holds tables smsgate did not create (messages) "
+        "and no alembic_version: point gateway.database_url at an empty database or at "
+        "smsgate's own\n"
+    )
+
+
+@pytest.mark.parametrize("command", [["stats"], ["messages", "list"]])
+def test_a_file_that_is_not_a_database_is_one_line_naming_it(make_config, tmp_path, command):
+    path = tmp_path / "notes.db"
+    path.write_text("a shopping list, not a database\n")
+    config = make_config(f"sqlite:///{path}")
+
+    result = CliRunner().invoke(main, [*command, "--config", str(config.path)])
+
+    assert result.exit_code == 1
+    assert result.stderr == (
+        f"Error: cannot use the database: file is not a database (sqlite:///{path}); "
+        f"check gateway.database_url in {config.path}\n"
+    )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import sqlite3
 import subprocess
 import sys
 import textwrap
@@ -20,6 +21,7 @@ from smsgate.config import load_config
 from smsgate.errors import SchemaOutdatedError
 from smsgate.host.app import create_app
 from smsgate.plugins import load_plugins
+from smsgate.storage.database import upgrade
 
 SMSGATE = Path(sys.executable).parent / "smsgate"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
@@ -202,3 +204,52 @@ def test_unexpected_start_up_failure_keeps_its_traceback():
         asyncio.run(_start(guard, sent))
     assert sent == [{"type": "lifespan.startup.failed", "message": "Traceback (most recent..."}]
     assert guard.failure is None
+
+
+def _not_a_database(folder: Path) -> str:
+    (folder / "notes.db").write_text("a shopping list, not a database\n")
+    return "file is not a database"
+
+
+def _newer_revision(folder: Path) -> str:
+    upgrade(f"sqlite:///{folder / 'notes.db'}")
+    with sqlite3.connect(folder / "notes.db") as connection:
+        connection.execute("UPDATE alembic_version SET version_num = '0099'")
+    return "it was migrated by a newer smsgate; run that version"
+
+
+def _someone_elses_tables(folder: Path) -> str:
+    with sqlite3.connect(folder / "notes.db") as connection:
+        connection.execute("CREATE TABLE messages (subject TEXT, sender TEXT)")
+    return "holds tables smsgate did not create (messages) and no alembic_version"
+
+
+@pytest.mark.parametrize(
+    "make_file",
+    [_not_a_database, _newer_revision, _someone_elses_tables],
+    ids=["not-a-database", "newer-revision", "someone-elses-tables"],
+)
+def test_serve_on_a_sqlite_file_it_cannot_use_says_why_in_one_line_and_exits_1(tmp_path, make_file):
+    reason = make_file(tmp_path)
+    path = write_config(tmp_path, "sqlite:///notes.db", PINGBIX)
+    done = subprocess.run(
+        [str(SMSGATE), "serve", "--config", str(path), "--port", "0"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 1
+    last = done.stderr.rstrip().splitlines()[-1]
+    assert last.startswith("error: ") and reason in last
+    assert "Traceback" not in done.stderr
+
+
+@pytest.mark.parametrize("port", ["99999", "-1"])
+def test_serve_refuses_a_port_out_of_range_as_a_usage_error(tmp_path, port):
+    path = write_config(tmp_path, "sqlite:///gw.db", PINGBIX)
+    result = CliRunner().invoke(main, ["serve", "--config", str(path), "--port", port])
+    assert result.exit_code == 2
+    assert "Invalid value for '--port'" in result.stderr
+    assert "0<=x<=65535" in result.stderr
+    assert not (tmp_path / "gw.db").exists()

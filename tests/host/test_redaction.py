@@ -8,7 +8,13 @@ import httpx
 import pytest
 from conftest import CALLBACK_TOKEN
 
-from smsgate.host.redaction import mask_data, redact, redact_logs, register_secrets
+from smsgate.host.redaction import (
+    mask_data,
+    redact,
+    redact_logs,
+    register_config,
+    register_secrets,
+)
 
 
 @pytest.fixture
@@ -89,3 +95,25 @@ def test_our_ids_are_shown_whole_but_the_same_keys_in_a_vendors_fields_are_maske
     assert shown["message_id"] == "m.secret-password.1."
     assert shown["events"][0]["payload"]["raw"]["vendor_id"] == "****"
     assert shown["extras"]["meta"] == "****"
+
+
+@pytest.mark.parametrize(
+    ("url", "password"),
+    [
+        ("postgresql+psycopg://gw@db.example/sms?password=QueryPass77", "QueryPass77"),
+        ("postgresql+psycopg://gw:Pa@ssW0rdX@db.example/sms", "ssW0rdX"),
+    ],
+    ids=["in-the-query", "unencoded-at"],
+)
+def test_a_database_password_is_masked_in_the_log_wherever_the_url_holds_it(
+    make_config, logger, url, password
+):
+    register_config(make_config(url))
+    record = logger.makeRecord(
+        logger.name, logging.ERROR, __file__, 1, "driver said: %s", (f"bad {password}",), None
+    )
+
+    for redactor in logger.filters:
+        redactor.filter(record)
+
+    assert password not in record.getMessage()

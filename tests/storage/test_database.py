@@ -141,3 +141,29 @@ def test_database_url_is_shown_without_its_password():
     assert display_url(url) == "postgresql+psycopg://gw:***@db.internal:5432/smsgate"
     assert display_url("sqlite:////var/lib/smsgate.db") == "sqlite:////var/lib/smsgate.db"
     assert sa.make_url(display_url(url)).database == "smsgate"
+
+
+@pytest.mark.parametrize(
+    ("url", "shown"),
+    [
+        (
+            "postgresql+psycopg:///db?host=127.0.0.1&user=postgres&password=QPW0rd",
+            "postgresql+psycopg:///db?host=127.0.0.1&password=***&user=postgres",
+        ),
+        (
+            "postgresql+psycopg://postgres@127.0.0.1:5432/x?Password=Secret77",
+            "postgresql+psycopg://postgres@127.0.0.1:5432/x?Password=***",
+        ),
+        (
+            "postgresql+psycopg://postgres:Pa@ssW0rdX@127.0.0.1/x",
+            "postgresql+psycopg://postgres:***@127.0.0.1/x",
+        ),
+        (
+            "postgresql+psycopg:///x?dbname=host%3Dh+password%3DInDsn9",
+            "postgresql+psycopg:///x?dbname=***",
+        ),
+    ],
+    ids=["query-only", "query-any-case", "unencoded-at", "connection-string"],
+)
+def test_a_password_is_hidden_wherever_the_url_holds_it(url, shown):
+    assert display_url(url) == shown

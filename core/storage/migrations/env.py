@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import sqlalchemy as sa
 from alembic import context
 
 from smsgate.storage import models
-from smsgate.storage.database import create_engine
+from smsgate.storage.database import create_engine, refuse_foreign_schema
 
 # Every table is declared on SQLModel's one metadata, which importing the models registers.
 # Migrations are hand-written; the metadata serves the schema comparison in the tests.
 target_metadata = models.Message.metadata
+#: The PostgreSQL advisory lock that lets one migration run at a time ("smsgat" in ASCII).
+MIGRATION_LOCK = 0x736D73676174
 
 
 def run_migrations() -> None:
@@ -18,6 +21,11 @@ def run_migrations() -> None:
     On SQLite the whole upgrade is one transaction, and foreign keys are off while it runs:
     a batch migration rebuilds a table by dropping it, and with foreign keys on that drop
     would cascade into the rows that refer to it. The keys are checked before the commit.
+
+    On PostgreSQL the transaction first takes an advisory lock: several processes upgrading
+    an empty database at once would otherwise race to create the same tables, and all but
+    one fail. The others wait for the first to commit, then find nothing left to do. (SQLite
+    needs no lock: the transaction holds the file's write lock from its BEGIN.)
     """
     url = context.config.get_main_option("sqlalchemy.url")
     if url is None:
@@ -42,6 +50,12 @@ def run_migrations() -> None:
                 compare_type=True,
             )
             with context.begin_transaction():
+                if not sqlite:
+                    # Released at commit or rollback; the revision is read after it is held.
+                    connection.execute(
+                        sa.text("SELECT pg_advisory_xact_lock(:key)"), {"key": MIGRATION_LOCK}
+                    )
+                refuse_foreign_schema(connection, context.get_context().get_current_revision())
                 context.run_migrations()
                 if sqlite:
                     broken = connection.exec_driver_sql("PRAGMA foreign_key_check").fetchall()
