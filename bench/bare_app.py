@@ -84,6 +84,7 @@ def main() -> None:
             lifespan="on",
             log_config=None,
             access_log=False,
+            limit_concurrency=1000,
         )
     )
     server.run()

@@ -10,6 +10,7 @@ quoted in a problem: any of them may be a secret.
 from __future__ import annotations
 
 import difflib
+import ipaddress
 import json
 import os
 import re
@@ -19,6 +20,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
 from typing import Annotated, Any, Literal
+from urllib.parse import urlsplit
 
 import phonenumbers
 import sqlalchemy as sa
@@ -44,6 +46,8 @@ DEFAULT_PATH = "smsgate.toml"
 ENV_VAR = "SMSGATE_CONFIG"
 NICKNAME_PATTERN = r"^[a-z0-9][a-z0-9_-]{0,62}$"
 MIN_TOKEN_LENGTH = 8
+#: The tokens of ``smsgate.example.toml``: published, so refused where others can connect.
+DEMO_TOKENS = frozenset({"demo-admin-token-change-me", "demo-clevertap-token", "demo-dlr-token"})
 
 Nickname = Annotated[str, StringConstraints(pattern=NICKNAME_PATTERN)]
 
@@ -68,6 +72,12 @@ class GatewaySettings(BaseModel):
     admin_token: SecretStr | None = None
     #: Largest request body accepted on the CleverTap and callback endpoints.
     max_body_bytes: int = Field(default=8 * 1024 * 1024, gt=0)
+    #: Seconds a client has to send a whole request body; then a 408 and the connection
+    #: closes, so that clients trickling bodies a byte at a time cannot hold every socket.
+    body_timeout: float = Field(default=60.0, gt=0)
+    #: Connections one ``serve`` process keeps open; a request arriving when that many are
+    #: open gets an immediate 503 (CleverTap and vendors retry it).
+    max_connections: int = Field(default=1000, gt=0)
     #: Apply database migrations when ``serve`` starts; default: on for SQLite only.
     auto_migrate: bool | None = None
     #: The dispatch workers: the ``[gateway.dispatch]`` table (see smsgate.dispatch.settings).
@@ -209,6 +219,25 @@ class Settings(BaseModel):
 
     gateway: GatewaySettings = Field(default_factory=GatewaySettings)
     providers: dict[Nickname, ProviderSettings] = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _no_published_token_in_public(self) -> Settings:
+        # The example file's tokens are on the internet: fine for `make run` on this machine,
+        # an open door on an address others reach.
+        host = urlsplit(self.gateway.public_url).hostname or ""
+        if host == "localhost" or _is_loopback(host):
+            return self
+        tokens = {"gateway.admin_token": self.gateway.admin_token}
+        for nickname, provider in self.providers.items():
+            tokens[f"providers.{nickname}.token"] = provider.token
+            tokens[f"providers.{nickname}.callback_token"] = provider.callback_token
+        published = [key for key, token in tokens.items() if _is_published(token)]
+        if published:
+            raise ValueError(
+                f"{', '.join(published)}: the example file's published demo value, and "
+                f"public_url is not this machine: generate one with `openssl rand -hex 24`"
+            )
+        return self
 
 
 @dataclass(frozen=True)
@@ -493,6 +522,17 @@ def _unknown_key(key: str, allowed: list[str]) -> str:
     if allowed:
         return f"unknown key; remove it (allowed here: {', '.join(allowed)})"
     return "unknown key; remove it"
+
+
+def _is_loopback(host: str) -> bool:
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def _is_published(token: SecretStr | None) -> bool:
+    return token is not None and token.get_secret_value() in DEMO_TOKENS
 
 
 def _long_enough(value: SecretStr) -> SecretStr:

@@ -431,3 +431,30 @@ def test_a_purge_after_shorter_than_a_message_may_live_is_refused(tmp_path, plug
         write(tmp_path, f'[gateway]\npurge_after = "{age}"\n' + PROVIDER), plugins
     )
     assert "purge_after must be at least 106h" in message
+
+
+@pytest.mark.parametrize(
+    ("public_url", "refused"),
+    [
+        ("http://127.0.0.1:8000", False),
+        ("http://localhost:8000", False),
+        ("https://sms.example.com", True),
+        ("http://10.0.0.5:8000", True),
+    ],
+)
+def test_the_example_files_published_tokens_are_refused_where_others_can_connect(
+    tmp_path, plugins, public_url, refused
+):
+    text = (REPO / "smsgate.example.toml").read_text()
+    path = tmp_path / "smsgate.toml"
+    path.write_text(
+        text.replace('public_url = "http://127.0.0.1:8000"', f'public_url = "{public_url}"')
+    )
+
+    if refused:
+        message = problems_of(path, plugins)
+        assert "gateway.admin_token, providers.pingbix-demo.token" in message
+        assert "published demo value" in message
+        assert "demo-admin-token-change-me" not in message
+    else:
+        assert load_config(path, plugins, {}).settings.gateway.public_url == public_url

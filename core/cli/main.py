@@ -102,6 +102,9 @@ def serve(config_path: Path | None, host: str, port: int, strict: bool) -> None:
             lifespan="on",
             log_config=None,
             access_log=False,
+            # With that many connections open, a new request gets an immediate 503 rather
+            # than one more socket and task. (uvicorn counts the asking connection too.)
+            limit_concurrency=config.settings.gateway.max_connections + 1,
         )
     )
     try:

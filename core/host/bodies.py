@@ -6,6 +6,7 @@ Every text that comes out of here is valid UTF-8 (as ``str``): bytes that are no
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass, field
 from urllib.parse import parse_qsl
 
@@ -19,18 +20,24 @@ from smsgate.errors import RequestError
 MAX_FIELDS = 1000
 
 
-async def read_body(request: Request, limit: int) -> bytes:
-    """The whole body, or a 413 as soon as it grows past ``limit`` bytes."""
+async def read_body(request: Request, limit: int, *, deadline: float = 60.0) -> bytes:
+    """The whole body, or a 413 as soon as it grows past ``limit`` bytes.
+
+    :param deadline: seconds the whole body may take to arrive; then a 408.
+    """
     declared = request.headers.get("content-length")
     # A declared size over the limit is refused before a byte of the body is read.
     if declared is not None and declared.isdigit() and int(declared) > limit:
         raise RequestError(413, f"the body is larger than {limit} bytes")
     chunks = bytearray()
     try:
-        async for chunk in request.stream():
-            chunks += chunk
-            if len(chunks) > limit:
-                raise RequestError(413, f"the body is larger than {limit} bytes")
+        async with asyncio.timeout(deadline):
+            async for chunk in request.stream():
+                chunks += chunk
+                if len(chunks) > limit:
+                    raise RequestError(413, f"the body is larger than {limit} bytes")
+    except TimeoutError:
+        raise RequestError(408, f"the body did not arrive within {deadline:g} s") from None
     except ClientDisconnect:
         raise RequestError(400, "the client went away before the body was complete") from None
     return bytes(chunks)

@@ -55,7 +55,8 @@ async def receive(request: Request) -> Answer:
     if request.method == "HEAD":
         # A vendor checking that its URL works: it does, and nothing is stored.
         return Answer({"received": 0})
-    body = await read_body(request, gateway.config.settings.gateway.max_body_bytes)
+    settings = gateway.config.settings.gateway
+    body = await read_body(request, settings.max_body_bytes, deadline=settings.body_timeout)
     callback = CallbackRequest(
         method=request.method,
         headers={key.lower(): value for key, value in request.headers.items()},

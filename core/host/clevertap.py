@@ -42,7 +42,8 @@ async def send(request: Request) -> Answer:
     if request.method == "HEAD":
         # Starlette routes HEAD with GET; a send whose answer nobody can read is refused.
         raise RequestError(405, "use GET or POST to send; HEAD sends nothing")
-    decode = await _decoder(request, gateway.config.settings.gateway.max_body_bytes)
+    settings = gateway.config.settings.gateway
+    decode = await _decoder(request, settings.max_body_bytes, settings.body_timeout)
     # Decoding, checking and storing are CPU and database work: keep them off the event loop.
     try:
         failed, result = await run_in_threadpool(_accept, gateway, provider, decode)
@@ -59,20 +60,21 @@ async def send(request: Request) -> Answer:
     return _answer(202, **result)
 
 
-async def _decoder(request: Request, limit: int) -> Decoder:
-    """How to turn this request into records; the body is read here, within ``limit``."""
+async def _decoder(request: Request, limit: int, deadline: float) -> Decoder:
+    """How to turn this request into records; the body is read here, within ``limit``
+    bytes and ``deadline`` seconds."""
     if request.method == "GET":
         query: bytes = request.scope["query_string"]
         return lambda: record_from_pairs(parse_query(query))
     kind = media_type(request)
     if kind in JSON_TYPES or kind.endswith("+json"):
-        body = await read_body(request, limit)
+        body = await read_body(request, limit, deadline=deadline)
         return lambda: records_from_json(body)
     if kind == FORM_TYPE:
-        body = await read_body(request, limit)
+        body = await read_body(request, limit, deadline=deadline)
         return lambda: record_from_pairs(parse_query(body, what="form body"))
     if kind == MULTIPART_TYPE:
-        body = await read_body(request, limit)
+        body = await read_body(request, limit, deadline=deadline)
         content_type = request.headers["content-type"]
         return lambda: record_from_pairs(parse_multipart(content_type, body), url_encoded=False)
     raise RequestError(

@@ -191,9 +191,9 @@ def _access_line(scope: Scope, status: int, seconds: float) -> None:
         return
     client = scope.get("client")
     fields = {
-        "method": redact(scope.get("method", "")),
+        "method": _one_line(redact(scope.get("method", ""))),
         # Never the query string: a GET from CleverTap carries the message in it.
-        "path": redact(scope.get("path", "")),
+        "path": _one_line(redact(scope.get("path", ""))),
         "status": status,
         "duration_ms": round(seconds * 1000, 1),
         "client": redact(f"{client[0]}:{client[1]}") if client else "-",
@@ -202,6 +202,14 @@ def _access_line(scope: Scope, status: int, seconds: float) -> None:
         access_logger.name, logging.INFO, __file__, 0, _ACCESS_LINE, (fields,), None
     )
     access_logger.handle(record)
+
+
+def _one_line(text: str) -> str:
+    """``text`` with control characters escaped: a decoded ``%0A`` in a path would otherwise
+    start a line of the client's own making in a text log."""
+    if text.isprintable():
+        return text
+    return "".join(ch if ch.isprintable() else ch.encode("unicode_escape").decode() for ch in text)
 
 
 def _incoming_id(scope: Scope) -> str | None:

@@ -135,12 +135,19 @@ def _masked(value: Any, *, identifiers: frozenset[str]) -> Any:
     if isinstance(value, str):
         return hide_secrets(value)
     if isinstance(value, Mapping):
-        return {
-            key: item
-            if key in identifiers and isinstance(item, str)
-            else _masked(item, identifiers=frozenset() if key in _FOREIGN else identifiers)
-            for key, item in value.items()
-        }
+        masked: dict[Any, Any] = {}
+        for key, item in value.items():
+            shown = (
+                item
+                if key in identifiers and isinstance(item, str)
+                else _masked(item, identifiers=frozenset() if key in _FOREIGN else identifiers)
+            )
+            # A client chooses the keys of its extras, and may paste a secret there too.
+            name = hide_secrets(key) if isinstance(key, str) else key
+            while name in masked:
+                name += "~"  # two keys that read alike once masked both keep their values
+            masked[name] = shown
+        return masked
     if isinstance(value, list | tuple):
         return [_masked(item, identifiers=identifiers) for item in value]
     return value

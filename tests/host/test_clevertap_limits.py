@@ -3,6 +3,7 @@ read, and the server's memory shows it."""
 
 from __future__ import annotations
 
+import contextlib
 import signal
 import socket
 import subprocess
@@ -168,11 +169,19 @@ def peak_rss(pid: int) -> int:
 @pytest.fixture
 def serve(tmp_path: Path) -> Iterator[tuple[str, int]]:
     """``smsgate serve`` in its own process, on SQLite: its URL and its pid."""
+    with serving(tmp_path) as running:
+        yield running
+
+
+@contextlib.contextmanager
+def serving(tmp_path: Path, gateway: str = "") -> Iterator[tuple[str, int]]:
+    """``smsgate serve`` with ``gateway`` lines added to its ``[gateway]`` table."""
     config = tmp_path / "smsgate.toml"
     config.write_text(
         f"""
 [gateway]
 database_url = "sqlite:///{tmp_path / "smsgate.db"}"
+{gateway}
 [gateway.dispatch]
 enabled = false
 [gateway.delivery]
@@ -234,3 +243,32 @@ def test_50_mb_bodies_leave_the_servers_memory_where_it_was(serve):
     # A declared 50 MB is refused unread; a streamed one is read up to the 8 MiB limit only.
     assert declared - before < 6 * MB, (before, declared)
     assert streamed - before < 24 * MB, (before, streamed)
+
+
+def test_bodies_trickling_past_body_timeout_get_408_and_free_their_slots(tmp_path):
+    head = f"""POST /clevertap/pingbix-in HTTP/1.1
+Host: test
+Authorization: Bearer {TOKEN}
+Content-Type: application/json
+Content-Length: 100
+"""
+    with serving(tmp_path, "body_timeout = 2\nmax_connections = 3") as (url, _):
+        host, port = url.removeprefix("http://").split(":")
+        slow = []
+        try:
+            for _ in range(3):
+                slow.append(socket.create_connection((host, int(port)), timeout=10))
+                slow[-1].sendall(head.replace("\n", "\r\n").encode() + b"\r\n" + b'{"mess')
+                time.sleep(0.2)
+            # Every slot is held by a body that is not coming: no more work is taken on.
+            crowded = httpx.get(f"{url}/healthz")
+            answers = [sock.recv(65536) for sock in slow]
+        finally:
+            for sock in slow:
+                sock.close()
+        freed = httpx.get(f"{url}/healthz")
+
+    assert crowded.status_code == 503
+    assert all(answer.startswith(b"HTTP/1.1 408 ") for answer in answers), answers
+    assert b"did not arrive within 2 s" in answers[0]
+    assert freed.status_code == 200

@@ -83,6 +83,18 @@ def test_text_lines_carry_the_request_id_too(make_config, database_url, log_line
     )
 
 
+def test_a_path_cannot_forge_a_line_of_the_text_log(make_config, database_url, log_lines):
+    forged = "2026-11-26 03:50:00,000 INFO smsgate.access [deadbeef] POST /api/messages/1/cancel"
+    server = ServerThread(create_app(make_config(database_url)))
+    stream = log_lines("text")
+    with server:
+        httpx.get(f"{server.url}/a%0A{forged.replace(' ', '%20')}")
+
+    lines = stream.getvalue().splitlines()
+    assert not [line for line in lines if line.startswith(forged)]
+    assert any(f"GET /a\\n{forged} 404" in line for line in lines)
+
+
 def test_the_access_line_masks_secrets_in_what_a_client_chose(make_config, database_url, log_lines):
     server = ServerThread(create_app(make_config(database_url)))
     stream = log_lines("json")

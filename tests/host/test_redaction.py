@@ -97,6 +97,15 @@ def test_our_ids_are_shown_whole_but_the_same_keys_in_a_vendors_fields_are_maske
     assert shown["extras"]["meta"] == "****"
 
 
+def test_a_secret_in_a_key_a_client_chose_is_masked_and_no_value_is_lost():
+    register_secrets(["secret-password"])
+    view = {"extras": {"k secret-password": "1", "k ****": "2", "plain": "3"}}
+
+    shown = mask_data(view)
+
+    assert shown["extras"] == {"k ****": "1", "k ****~": "2", "plain": "3"}
+
+
 @pytest.mark.parametrize(
     ("url", "password"),
     [
