@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
+from urllib.parse import urlencode
 
 from sqlalchemy.exc import SQLAlchemyError
 from starlette.concurrency import run_in_threadpool
@@ -19,6 +20,7 @@ from smsgate.errors import RequestError
 from smsgate.host.api import countries, message_detail, message_filter
 from smsgate.host.bodies import parse_query
 from smsgate.host.gateway import Gateway
+from smsgate.host.redaction import hide_secrets
 from smsgate.storage.models import MessageStatus, utcnow
 
 __all__ = ["guarded", "message", "messages", "overview", "relays", "unknown"]
@@ -90,8 +92,9 @@ async def messages(request: Request) -> Response:
     """``/dashboard/messages``: search by number, message id, campaign, status and time."""
     gateway = _gateway(request)
     query = parse_query(request.scope["query_string"])
+    # Shown in the boxes and their links: masked whole, before the cut could split a secret.
     form = {
-        key: query.get(key, "")[:255]
+        key: hide_secrets(query.get(key, ""))[:255]
         for key in ("number", "message_id", "campaign_id", "nickname", "status", "since", "until")
     }
     context: dict[str, Any] = {
@@ -128,7 +131,8 @@ async def message(request: Request) -> Response:
     pk = queries.parse_id(raw) or 0
     detail = await _db(message_detail, gateway, pk) if pk else None
     if detail is None:
-        raise RequestError(404, f"There is no message {raw[:40]!r}.")
+        # Masked before quoting, which escapes a quote inside a secret.
+        raise RequestError(404, f"There is no message {hide_secrets(raw)[:40]!r}.")
     return page(
         request,
         "message.html",
@@ -199,16 +203,17 @@ async def unknown(request: Request) -> Response:
 
 
 def _here(request: Request) -> str:
-    return request.url.path + (f"?{request.url.query}" if request.url.query else "")
+    query = urlencode(_query_shown(request))
+    return request.url.path + (f"?{query}" if query else "")
 
 
 def _next_url(request: Request, cursor: str | None) -> str | None:
     if cursor is None:
         return None
-    params = dict(request.query_params)
-    params["cursor"] = cursor
-    return (
-        str(request.url.include_query_params(**params).path)
-        + "?"
-        + str(request.url.include_query_params(**params).query)
-    )
+    return request.url.path + "?" + urlencode({**_query_shown(request), "cursor": cursor})
+
+
+def _query_shown(request: Request) -> dict[str, str]:
+    # A page writes its own query into its links and forms, URL-encoded, where a secret
+    # would no longer be recognised: masked first, like everything else on the page.
+    return {key: hide_secrets(value) for key, value in request.query_params.items()}

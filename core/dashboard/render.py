@@ -1,13 +1,21 @@
-"""Templates, their filters, and the headers every dashboard answer carries."""
+"""Templates, their filters, and the headers every dashboard answer carries.
+
+Every value a template shows goes through :func:`_shown` before autoescaping, which masks
+the configured secrets in it: masked after escaping, a secret with ``&``, ``<``, ``>``,
+``'`` or ``"`` in it would no longer match its escaped self and would show.
+"""
 
 from __future__ import annotations
 
 import json
 import math
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
 import jinja2
+from jinja2.filters import do_urlencode
+from markupsafe import Markup
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -103,8 +111,43 @@ def _number(value: int | None) -> str:
     return "—" if value is None else f"{value:,}"
 
 
+def _masked(value: Any) -> Any:
+    """``value`` with every secret masked in its strings, keys and ids included: a filter's
+    text is masked before it is cut or encoded, whatever name it was found under."""
+    if isinstance(value, str):
+        return hide_secrets(value)
+    if isinstance(value, Mapping):
+        return {_masked(key): _masked(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [_masked(item) for item in value]
+    return value
+
+
 def _pretty(value: Any) -> str:
     return json.dumps(mask_data(value), indent=2, ensure_ascii=False, sort_keys=True, default=str)
+
+
+def _secret_free(value: Any) -> Any:
+    """``value`` with every secret masked, for a template that cuts or encodes it next."""
+    if value is None or isinstance(value, Markup):
+        return value
+    return _masked(value if isinstance(value, str | Mapping | list | tuple) else str(value))
+
+
+def _urlencode(value: Any) -> str:
+    # Masked before encoding, which would turn "&" in a secret into "%26".
+    return do_urlencode(_masked(value))
+
+
+def _shown(value: Any) -> Any:
+    """What ``{{ ... }}`` writes, before autoescaping: its text with every secret masked.
+
+    Markup is what a macro of ours rendered, its own values masked already; numbers and
+    ``None`` hold no secret.
+    """
+    if isinstance(value, Markup) or value is None or isinstance(value, int | float):
+        return value
+    return hide_secrets(value if isinstance(value, str) else str(value))
 
 
 def environment() -> jinja2.Environment:
@@ -112,6 +155,7 @@ def environment() -> jinja2.Environment:
     env = jinja2.Environment(
         loader=jinja2.PackageLoader("smsgate.dashboard", "templates"),
         autoescape=True,
+        finalize=_shown,
         undefined=jinja2.StrictUndefined,
         trim_blocks=True,
         lstrip_blocks=True,
@@ -123,8 +167,9 @@ def environment() -> jinja2.Environment:
         percent=_percent,
         number=_number,
         pretty=_pretty,
-        secret_free=hide_secrets,
+        secret_free=_secret_free,
         span=_span,
+        urlencode=_urlencode,
     )
     return env
 
@@ -147,7 +192,8 @@ def page(
         "section": context.get("section", ""),
         **context,
     }
-    # The one choke point for pages: whatever a template shows (a stored field, a search
-    # term echoed in its box, an error quoting a parameter) leaves without a secret in it.
+    # Whatever a template shows (a stored field, a search term echoed in its box, an error
+    # quoting a parameter) was masked by _shown; this pass is a backstop for the template's
+    # own text, and catches only a secret without characters that escaping changes.
     body = hide_secrets(_ENV.get_template(template).render(values))
     return HTMLResponse(body, status_code=status_code)

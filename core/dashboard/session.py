@@ -3,8 +3,17 @@
 The session is a cookie signed (itsdangerous, through Starlette's ``SessionMiddleware``)
 with a key derived from the admin token: every process that shares the token accepts it,
 and changing the token signs everybody out. The cookie is HttpOnly and SameSite=Strict,
-Secure when ``public_url`` is https, scoped to ``/dashboard`` and valid for
-:data:`MAX_AGE`. It holds no secret: a random CSRF token and the login time.
+Secure when ``public_url`` is https, scoped to ``/dashboard``. It holds no secret: a random
+CSRF token and the login time. A session ends :data:`MAX_AGE` after its login, however much
+it is used (the cookie is signed anew whenever the session changes, as after every action,
+so the cookie's own age says nothing), and every request checks that.
+
+Logging out clears the cookie in the browser; a copy of it taken before stays valid until
+the session's end, since no process keeps a record of sessions (revoking one would need a
+table of logged-out sessions, shared by every process through the database).
+
+Wrong tokens at the login count against the client's address together with the admin API's
+(:mod:`smsgate.host.auth`): too many, and the login answers 429 for a while.
 
 Every POST of a signed-in page carries the CSRF token as a form field and is refused (403)
 without the session's token; a request a browser marks as cross-site
@@ -18,6 +27,7 @@ import hmac
 import secrets
 import time
 from collections.abc import Sequence
+from typing import Any
 from urllib.parse import parse_qsl, quote
 
 from pydantic import SecretStr
@@ -26,7 +36,7 @@ from starlette.responses import RedirectResponse, Response
 
 from smsgate.dashboard.render import page
 from smsgate.errors import RequestError
-from smsgate.host.auth import same_secret
+from smsgate.host.auth import count_failure, failures_wait, same_secret
 from smsgate.host.bodies import read_body
 
 __all__ = [
@@ -42,8 +52,10 @@ __all__ = [
 ]
 
 COOKIE = "smsgate_session"
-#: Seconds a login lasts.
+#: Seconds a login lasts, from the login.
 MAX_AGE = 12 * 3600
+#: Seconds a login time may lie ahead of this process's clock: another process's may be ahead.
+_CLOCK_SKEW = 300
 _FORM_LIMIT = 64 * 1024
 _MAX_FIELDS = 1000
 
@@ -56,9 +68,28 @@ def session_key(admin_token: SecretStr) -> str:
 
 
 def signed_in(request: Request) -> bool:
-    """Whether the request's session was opened by a login."""
-    session = request.scope.get("session") or {}
-    return isinstance(session.get("csrf"), str) and len(session["csrf"]) >= 32
+    """Whether the request's session was opened by a login less than :data:`MAX_AGE` ago.
+
+    A session that has ended is emptied, so that the answer clears its cookie.
+    """
+    session = request.scope.get("session")
+    if not session:
+        return False
+    if _live(session):
+        return True
+    session.clear()
+    return False
+
+
+def _live(session: dict[str, Any]) -> bool:
+    csrf, at = session.get("csrf"), session.get("at")
+    if not isinstance(csrf, str) or len(csrf) < 32:
+        return False
+    # bool is an int too, and a session has no business holding one here.
+    if not isinstance(at, int) or isinstance(at, bool):
+        return False
+    now = time.time()
+    return now - MAX_AGE < at <= now + _CLOCK_SKEW
 
 
 def _admin_token(request: Request) -> SecretStr:
@@ -88,13 +119,28 @@ async def login_form(request: Request) -> Response:
 
 
 async def login(request: Request) -> Response:
-    """``POST /dashboard/login``: a right token opens a session; a wrong one shows nothing."""
+    """``POST /dashboard/login``: a right token opens a session; a wrong one shows nothing.
+
+    While the client's address has too many wrong tokens, no token is checked: 429.
+    """
     _same_site(request)
     form = dict(await read_form(request))
     presented = form.get("token", "").strip()
     target = _local(form.get("next"))
+    wait = failures_wait(request)
+    if wait:
+        answer = page(
+            request,
+            "login.html",
+            {"next": target, "error": f"Too many wrong tokens: try again in {wait} s."},
+            status_code=429,
+        )
+        answer.headers["Retry-After"] = str(wait)
+        return answer
     expected = _admin_token(request).get_secret_value()
     if not presented or not same_secret(presented, expected):
+        if presented:
+            count_failure(request)
         return page(
             request,
             "login.html",
@@ -128,7 +174,8 @@ def _same_site(request: Request) -> None:
 
 async def read_form(request: Request) -> list[tuple[str, str]]:
     """The fields of a URL-encoded form, repeated names kept; a 400 for a broken body."""
-    raw = await read_body(request, _FORM_LIMIT)
+    deadline = request.app.state.gateway.config.settings.gateway.body_timeout
+    raw = await read_body(request, _FORM_LIMIT, deadline=deadline)
     try:
         return parse_qsl(
             raw.decode("utf-8"),

@@ -4,7 +4,9 @@ Every route but ``/api/openapi.json`` needs the admin token (``Authorization: Be
 <admin_token>``, or Basic auth with it as the password); without ``[gateway] admin_token``
 the API is off (404). Answers are JSON; refusals are ``{"error": "..."}`` with 400 (a bad
 parameter), 401 (no or wrong token), 404 (no such row), 409 (the row's state does not allow
-the action; the error says why and what to do) or 503 (the database did not answer).
+the action; the error says why and what to do), 429 (too many wrong tokens from the client's
+address, counted with the dashboard's login: see :mod:`smsgate.host.auth`; ``Retry-After``
+says when to try again) or 503 (the database did not answer).
 
 The routes are declared once, in :data:`OPERATIONS`: Starlette's routes and the OpenAPI
 document (:mod:`smsgate.host.openapi`) are both built from it. What retry and cancel mean
@@ -21,6 +23,7 @@ from typing import Any, Literal, TypeVar
 from pydantic import BaseModel, ValidationError
 from sqlalchemy.exc import SQLAlchemyError
 from starlette.concurrency import run_in_threadpool
+from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
@@ -38,7 +41,7 @@ from smsgate.admin.views import (
     RetryRequest,
 )
 from smsgate.errors import ActionRefusedError, RequestError
-from smsgate.host.auth import presented_token, same_secret
+from smsgate.host.auth import count_failure, failures_wait, presented_token, same_secret
 from smsgate.host.bodies import parse_query, read_body
 from smsgate.host.gateway import Gateway
 from smsgate.host.redaction import mask_data
@@ -97,13 +100,25 @@ class Operation:
 
 
 def require_admin(request: Request) -> Gateway:
-    """The gateway, if the request carries the admin token; else a 401 (or 404 when off)."""
+    """The gateway, if the request carries the admin token; else a 401 (or 404 when off),
+    or a 429 while the client's address has too many wrong tokens."""
     gateway: Gateway = request.app.state.gateway
     expected = gateway.config.settings.gateway.admin_token
     if expected is None:
         raise RequestError(404, "the admin API is off: set [gateway] admin_token to turn it on")
+    wait = failures_wait(request)
+    if wait:
+        # HTTPException, not RequestError: its handler sends the Retry-After header along.
+        raise HTTPException(
+            429,
+            f"too many wrong admin tokens from your address: try again in {wait} s",
+            headers={"Retry-After": str(wait)},
+        )
     token = presented_token(request)
     if token is None or not same_secret(token, expected):
+        # No token at all is not a guess: only a wrong one counts towards the limit.
+        if token:
+            count_failure(request)
         raise RequestError(
             401, "missing or wrong admin token: send `Authorization: Bearer <admin_token>`"
         )
@@ -191,7 +206,9 @@ def countries(gateway: Gateway) -> set[str | None]:
 
 
 async def _body(request: Request, model: type[BaseModel]) -> Any:
-    raw = await read_body(request, _BODY_LIMIT)
+    gateway: Gateway = request.app.state.gateway
+    deadline = gateway.config.settings.gateway.body_timeout
+    raw = await read_body(request, _BODY_LIMIT, deadline=deadline)
     data: Any = {}
     if raw.strip():
         try:
@@ -412,7 +429,11 @@ OPERATIONS: tuple[Operation, ...] = (
                 "status",
                 "One status or several, comma-separated: accepted, sending, unknown, "
                 "submitted, buffered, delivered, failed.",
-                {"type": "string", "pattern": f"^{_STATUS}(,{_STATUS})*$"},
+                {
+                    "type": "string",
+                    "maxLength": queries.MAX_FILTER,
+                    "pattern": f"^{_STATUS}(,{_STATUS})*$",
+                },
             ),
             Parameter(
                 "number",

@@ -27,6 +27,7 @@ _STATUS_WORDS = {
     401: "No admin token, or a wrong one",
     404: "No such row, or the admin API is off",
     409: "The row's state does not allow this; the error says why and what to do",
+    429: "Too many wrong tokens from this address: try again after Retry-After seconds",
     503: "The database did not answer; try again",
 }
 
@@ -81,9 +82,12 @@ def _operation(operation: Operation, refs: dict[Any, str]) -> dict[str, Any]:
     else:
         answer["content"] = {"application/json": {"schema": {"type": "object"}}}
     responses: dict[str, Any] = {"200": answer}
-    codes = set(operation.refusals) | ({401, 503} if not operation.public else set())
+    codes = set(operation.refusals) | ({401, 429, 503} if not operation.public else set())
     for code in sorted(codes):
         responses[str(code)] = {"description": _STATUS_WORDS[code], "content": error}
+    if "429" in responses:
+        retry_after = {"schema": {"type": "integer", "minimum": 1}}
+        responses["429"]["headers"] = {"Retry-After": retry_after}
     described: dict[str, Any] = {
         "operationId": operation.handler.__name__,
         "summary": operation.summary,

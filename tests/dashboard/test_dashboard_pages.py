@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 from urllib.parse import quote
 
@@ -19,7 +20,7 @@ from message_builders import (
     store_report,
     texts,
 )
-from operations_helpers import admin_config, csrf_of, dashboard_client
+from operations_helpers import ADMIN_CONFIG, ADMIN_TOKEN, admin_config, csrf_of, dashboard_client
 
 from smsgate.host.app import create_app
 from smsgate.storage.models import utcnow
@@ -264,3 +265,78 @@ def test_html_sent_through_the_endpoints_shows_as_text_on_every_page(client, ser
     assert "&lt;i&gt;xss&lt;/i&gt;." in detail
     assert "&lt;script&gt;alert" in pages["/dashboard/relays"].text
     assert "&lt;s&gt;lost&lt;/s&gt;." in pages["/dashboard/unknown"].text
+
+
+#: A vendor password with every character HTML escaping changes.
+PASSWORD = "Pw&q'z<9>\""
+PASSWORD_PROVIDER = f"""
+[providers.pingbix-two]
+plugin = "pingbix"
+token = "two-token-0123456789"
+callback_token = "two-dlr-token-0123456789"
+clevertap_callback_url = "http://127.0.0.1:9/sms/generic?account=TEST"
+
+[providers.pingbix-two.options]
+base_url = "http://127.0.0.1:9"
+userid = "acme"
+password = {json.dumps(PASSWORD)}
+senderid = "ACMEIN"
+"""
+#: How the password, or a piece of it, would look escaped for HTML or a URL.
+PASSWORD_SHAPES = ("Pw&q", "Pw&amp;q", "Pw&#38;q", "Pw%26q", "q'z", "q&#39;z", "q%27z", "&lt;9")
+
+
+def test_a_secret_with_html_characters_is_masked_in_every_field_shown(
+    make_config, database_url, engine
+):
+    config = make_config(
+        database_url,
+        extra=ADMIN_CONFIG + PASSWORD_PROVIDER,
+        admin_token=ADMIN_TOKEN,
+    )
+    config.settings.gateway.public_url = "http://127.0.0.1:8000"
+    now = utcnow()
+    campaign = f"diwali-{PASSWORD}-north-zone-2026"  # long: the list shows it cut short
+    accept(
+        engine,
+        [
+            {
+                "to": "9876543210",
+                "body": f"pw {PASSWORD}",
+                "template_id": PASSWORD,
+                "campaign_id": campaign,
+                "message_id": "leak.",
+                PASSWORD: f"extra {PASSWORD}",
+            }
+        ],
+        now,
+    )
+    dispatch(engine, now, submitted={"leak.": "v-leak"})
+    store_report(
+        engine, "v-leak", EventKind.FAILED, now, code="901", raw={PASSWORD: f"raw {PASSWORD}"}
+    )
+    pk = message(engine, "leak.").id
+
+    with ServerThread(create_app(config)) as server:
+        client = dashboard_client(server.url)
+        try:
+            pages = {
+                path: client.get(path)
+                for path in (
+                    f"/dashboard/messages/{pk}",
+                    "/dashboard/messages",
+                    f"/dashboard/messages?campaign_id={quote(campaign)}",
+                    f"/dashboard/messages?number={quote(PASSWORD)}&campaign_id={quote(campaign)}",
+                    f"/dashboard/messages/{quote(PASSWORD, safe='')}",
+                )
+            }
+        finally:
+            client.close()
+
+    for path, answer in pages.items():
+        for shape in PASSWORD_SHAPES:
+            assert shape not in answer.text, (path, shape)
+    words = text_of(pages[f"/dashboard/messages/{pk}"].text)
+    assert "Campaign diwali-****-north-zone-2026" in words
+    assert "Template ****" in words and "pw ****" in words and "**** extra ****" in words
+    assert "diwali-****" in pages["/dashboard/messages"].text

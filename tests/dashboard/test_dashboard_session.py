@@ -2,13 +2,21 @@
 
 from __future__ import annotations
 
+import base64
+import json
+import time
+
 import httpx
+import itsdangerous
 import pytest
 from conftest import TOKEN, ServerThread
-from message_builders import accept, texts
+from message_builders import accept, message, texts
 from operations_helpers import ADMIN_CONFIG, ADMIN_TOKEN, admin_config, csrf_of, dashboard_client
+from pydantic import SecretStr
 
+from smsgate.dashboard.session import MAX_AGE, session_key
 from smsgate.host.app import create_app
+from smsgate.host.auth import FAILURE_LIMIT, FAILURE_WINDOW
 from smsgate.storage.models import utcnow
 
 
@@ -127,3 +135,81 @@ def test_without_an_admin_token_the_dashboard_is_off(make_config, database_url):
         login = httpx.post(f"{server.url}/dashboard/login", data={"token": ""})
     assert answer.status_code == 404 and "admin_token" in answer.text
     assert login.status_code == 404
+
+
+def logged_in_at(at: int) -> dict[str, str]:
+    """The cookie a login at Unix time ``at`` makes: what its holder kept, however old."""
+    data = base64.b64encode(json.dumps({"csrf": "c" * 43, "at": at}).encode())
+    signed = itsdangerous.TimestampSigner(session_key(SecretStr(ADMIN_TOKEN))).sign(data)
+    return {"smsgate_session": signed.decode()}
+
+
+def test_a_session_ends_twelve_hours_after_its_login(server, engine):
+    accept(engine, texts(1), utcnow())
+    now = int(time.time())
+    with httpx.Client(base_url=server.url, cookies=logged_in_at(now - 60)) as recent:
+        assert recent.get("/dashboard/messages/1").status_code == 200
+
+    with httpx.Client(base_url=server.url, cookies=logged_in_at(now - MAX_AGE - 1)) as kept:
+        page = kept.get("/dashboard/messages/1")
+        cancel = kept.post("/dashboard/messages/1/cancel", data={"csrf": "c" * 43})
+
+    assert page.status_code == 303 and page.headers["location"].startswith("/dashboard/login")
+    assert "m1." not in page.text
+    assert "1970" in page.headers["set-cookie"]  # the ended session's cookie is cleared
+    assert cancel.status_code == 403 and "session has ended" in cancel.text
+    assert message(engine, "m1.").status == "accepted"
+
+
+def test_using_a_session_does_not_make_it_last_longer(server):
+    at = int(time.time()) - MAX_AGE + 2
+    # An action leaves a message for the next page: the cookie comes back signed anew.
+    used = httpx.post(
+        f"{server.url}/dashboard/relays/action",
+        data={"csrf": "c" * 43, "action": "retry_relay", "back": "/dashboard/relays"},
+        cookies=logged_in_at(at),
+    )
+    assert used.status_code == 303
+    assert "max-age=43200" in used.headers["set-cookie"].lower()
+    renewed = {"smsgate_session": used.cookies["smsgate_session"]}
+    assert httpx.get(f"{server.url}/dashboard/", cookies=renewed).status_code == 200
+
+    time.sleep(max(0.0, at + MAX_AGE - time.time()) + 0.2)
+
+    assert httpx.get(f"{server.url}/dashboard/", cookies=renewed).status_code == 303
+
+
+def wrong_logins(url, count, **client):
+    with httpx.Client(base_url=url, **client) as http:
+        return [
+            http.post("/dashboard/login", data={"token": f"guess-{n:04d}"}).status_code
+            for n in range(count)
+        ]
+
+
+def test_too_many_wrong_logins_from_one_address_are_refused_for_a_while(server):
+    assert wrong_logins(server.url, FAILURE_LIMIT) == [401] * FAILURE_LIMIT
+
+    refused = httpx.post(f"{server.url}/dashboard/login", data={"token": "guess-last"})
+    right = httpx.post(f"{server.url}/dashboard/login", data={"token": ADMIN_TOKEN})
+
+    assert refused.status_code == 429
+    assert 0 < int(refused.headers["retry-after"]) <= FAILURE_WINDOW
+    assert "Too many wrong tokens" in refused.text
+    # Checking the right token now would tell a guess from the right one at full speed.
+    assert right.status_code == 429 and "set-cookie" not in right.headers
+    # Another address is not held back by this one's failures.
+    other = httpx.Client(
+        base_url=server.url, transport=httpx.HTTPTransport(local_address="127.0.0.2")
+    )
+    with other:
+        assert other.post("/dashboard/login", data={"token": ADMIN_TOKEN}).status_code == 303
+
+
+def test_right_logins_and_empty_forms_do_not_count_as_wrong_tokens(server):
+    for _ in range(FAILURE_LIMIT + 5):
+        assert httpx.post(f"{server.url}/dashboard/login", data={"token": ADMIN_TOKEN}).is_redirect
+        empty = httpx.post(f"{server.url}/dashboard/login", data={"token": ""})
+        assert empty.status_code == 401
+
+    assert wrong_logins(server.url, FAILURE_LIMIT) == [401] * FAILURE_LIMIT

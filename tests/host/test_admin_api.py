@@ -11,6 +11,7 @@ from message_builders import accept, dispatch, kill_relays, message, relays, tex
 from operations_helpers import ADMIN_CONFIG, ADMIN_TOKEN
 
 from smsgate.host.app import create_app
+from smsgate.host.auth import FAILURE_LIMIT, FAILURE_WINDOW
 from smsgate.storage.models import utcnow
 
 ADMIN = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
@@ -44,6 +45,29 @@ def test_without_the_admin_token_there_is_no_data(server, engine, headers):
         assert answer.json() == {"error": answer.json()["error"]}
         assert "m1." not in answer.text
     assert httpx.post(f"{server.url}/api/messages/1/retry", headers=headers).status_code == 401
+
+
+def test_wrong_admin_tokens_and_wrong_logins_together_are_refused_for_a_while(server):
+    api_guesses = FAILURE_LIMIT // 2
+    for n in range(api_guesses):
+        wrong = {"Authorization": f"Bearer guess-{n:04d}"}
+        assert httpx.get(f"{server.url}/api/stats", headers=wrong).status_code == 401
+    for n in range(FAILURE_LIMIT - api_guesses):
+        login = httpx.post(f"{server.url}/dashboard/login", data={"token": f"guess-{n:04d}"})
+        assert login.status_code == 401
+
+    refused = get(server, "/api/stats")  # the right token: not even checked now
+    login = httpx.post(f"{server.url}/dashboard/login", data={"token": ADMIN_TOKEN})
+
+    assert refused.status_code == 429 and "too many wrong" in refused.json()["error"]
+    assert 0 < int(refused.headers["retry-after"]) <= FAILURE_WINDOW
+    assert login.status_code == 429 and "set-cookie" not in login.headers
+
+
+def test_no_token_and_the_right_token_are_never_held_back(server):
+    for _ in range(2 * FAILURE_LIMIT):
+        assert httpx.get(f"{server.url}/api/stats").status_code == 401
+        assert get(server, "/api/stats").status_code == 200
 
 
 def test_the_api_is_off_without_an_admin_token(make_config, database_url):
