@@ -224,20 +224,23 @@ class Settings(BaseModel):
     def _no_published_token_in_public(self) -> Settings:
         # The example file's tokens are on the internet: fine for `make run` on this machine,
         # an open door on an address others reach.
-        host = urlsplit(self.gateway.public_url).hostname or ""
-        if host == "localhost" or _is_loopback(host):
+        if is_local(urlsplit(self.gateway.public_url).hostname or ""):
             return self
-        tokens = {"gateway.admin_token": self.gateway.admin_token}
-        for nickname, provider in self.providers.items():
-            tokens[f"providers.{nickname}.token"] = provider.token
-            tokens[f"providers.{nickname}.callback_token"] = provider.callback_token
-        published = [key for key, token in tokens.items() if _is_published(token)]
+        published = self.published_tokens()
         if published:
             raise ValueError(
                 f"{', '.join(published)}: the example file's published demo value, and "
                 f"public_url is not this machine: generate one with `openssl rand -hex 24`"
             )
         return self
+
+    def published_tokens(self) -> list[str]:
+        """The keys whose token is one of the example file's (:data:`DEMO_TOKENS`)."""
+        tokens = {"gateway.admin_token": self.gateway.admin_token}
+        for nickname, provider in self.providers.items():
+            tokens[f"providers.{nickname}.token"] = provider.token
+            tokens[f"providers.{nickname}.callback_token"] = provider.callback_token
+        return [key for key, token in tokens.items() if _is_published(token)]
 
 
 @dataclass(frozen=True)
@@ -524,7 +527,10 @@ def _unknown_key(key: str, allowed: list[str]) -> str:
     return "unknown key; remove it"
 
 
-def _is_loopback(host: str) -> bool:
+def is_local(host: str) -> bool:
+    """Whether ``host`` (a name or an address) is only reachable from this machine."""
+    if host == "localhost":
+        return True
     try:
         return ipaddress.ip_address(host).is_loopback
     except ValueError:

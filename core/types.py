@@ -122,12 +122,12 @@ class SendResult:
         kept as its text, as the vendor's reports will carry it.
     :param retry_after: seconds the vendor asked us to wait (``Retry-After``), if any.
     :param code: CleverTap failure code "900" to "920" (failed only).
-
-    Anything else of the wrong type raises ``TypeError`` or ``ValueError`` in the plugin's
-    own call, which the host treats as a plugin bug.
     :param reason: human-readable reason, shown to operators and sent to CleverTap.
     :param vendor_unusable: the vendor itself refuses to work (bad credentials, no balance):
         the host opens the circuit and may move messages to the fallback nickname.
+
+    Anything else of the wrong type raises ``TypeError`` or ``ValueError`` in the plugin's
+    own call, which the host treats as a plugin bug.
     """
 
     message: int

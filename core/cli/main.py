@@ -81,6 +81,7 @@ def serve(config_path: Path | None, host: str, port: int, strict: bool) -> None:
     import uvicorn
 
     from smsgate.cli.startup import StartupGuard
+    from smsgate.config import is_local
     from smsgate.host.app import create_app
     from smsgate.host.logs import configure_logging
 
@@ -90,6 +91,12 @@ def serve(config_path: Path | None, host: str, port: int, strict: bool) -> None:
         for nickname, reason in config.broken.items():
             click.echo(f"provider {nickname!r} is unavailable: {reason}", err=True)
         raise _fail("refusing to start with broken providers (--strict)")
+    published = [] if is_local(host) else config.settings.published_tokens()
+    if published:
+        raise _fail(
+            f"refusing to listen on {host} with the example file's published "
+            f"{', '.join(published)}: generate them with `openssl rand -hex 24`"
+        )
     guard = StartupGuard(create_app(config), config)
     # Our logging set-up, not uvicorn's; and no uvicorn access log: the app writes that line,
     # with the request id.

@@ -46,7 +46,7 @@ class StartupGuard:
         try:
             await self.app(scope, receive, hold_startup_failure)
         except (SmsgateError, DBAPIError) as exc:
-            if not held:
+            if not held or not expected(exc):
                 raise
             self.failure = describe_startup_error(exc, self.config)
             await send({"type": "lifespan.startup.failed", "message": ""})
@@ -54,6 +54,18 @@ class StartupGuard:
             for message in held:
                 await send(message)
             raise
+
+
+def expected(exc: SmsgateError | DBAPIError) -> bool:
+    """Whether ``exc`` is the database's or the operator's, not a bug of ours.
+
+    An unreachable server, and anything the driver refused before a statement of ours ran
+    (a file that is not a database, a URL parameter it does not know), is the database's.
+    An error from one of our statements keeps its traceback.
+    """
+    return not isinstance(exc, DBAPIError) or (
+        isinstance(exc, OperationalError) or exc.statement is None
+    )
 
 
 def describe_startup_error(exc: SmsgateError | DBAPIError, config: Config | None = None) -> str:

@@ -31,10 +31,12 @@ waiting, and stays in the inbox marked ambiguous until it is purged.
 A message left ``unknown`` (its worker died mid-send, or the vendor's answer never came)
 has no vendor id, so its report would wait for nothing. The sweep matches such a report by
 its number instead (:func:`sweep_inbox`'s ``adopt_after``), but only where nothing else can
-be meant: the report has waited longer than a send can take, exactly one unknown message of
-that nickname without a vendor id has its number, and every waiting report about that
-number names one and the same vendor id. The message then takes that vendor id, with an
-event saying so, and the report is applied as if it had matched at once.
+be meant: the report has waited longer than a send can take, the unknown message is the
+only message of that nickname and number still waiting for a final status (none being
+sent, none submitted under another id), and every waiting report about that number names
+one and the same vendor id. The message then takes that vendor id and becomes
+``submitted``, with an event saying so, and the report is applied as if it had matched at
+once.
 """
 
 from __future__ import annotations
@@ -50,6 +52,7 @@ from sqlalchemy.engine import Connection, Engine
 from smsgate.delivery.reports import Report
 from smsgate.delivery.status import Target, apply_reports
 from smsgate.storage.models import (
+    FINAL_RANK,
     STATUS_RANK,
     DeliveryInbox,
     Message,
@@ -109,6 +112,7 @@ _INSERT_INBOX = sa.insert(INBOX)
 #: The event of a message that took its vendor id from a report about its number.
 ADOPTED = "vendor_id_by_number"
 _UNKNOWN = MessageStatus.UNKNOWN
+_SUBMITTED = MessageStatus.SUBMITTED
 _DELETE_INBOX = sa.delete(INBOX).where(INBOX.c.id.in_(sa.bindparam("ids", expanding=True)))
 
 
@@ -279,47 +283,64 @@ def _adopt_by_number(
 
     Returns how many messages took one, and how many reports were then applied.
     """
-    rows = connection.execute(
-        sa.select(INBOX)
-        .where(
-            INBOX.c.reason == WAITING,
-            INBOX.c.to.is_not(None),
-            INBOX.c.received_at <= now - waited,
-            ~_known(),
-        )
-        .order_by(INBOX.c.id)
-        .limit(_SWEEP_BATCH)
-        .with_for_update(skip_locked=True)
-    ).all()
-    if not rows:
-        return 0, 0
-    # No report older than the inbox keeps can be about a message older than that plus a
-    # day of sending; the bound keeps years of unknown messages out of the lookup.
+    # No report the inbox still keeps can be about a message older than that plus a day of
+    # sending; the bound keeps years of unknown messages out of every sweep.
+    recent = now - timedelta(seconds=retention, days=1)
     orphans = connection.execute(
         sa.select(MESSAGES.c.id, MESSAGES.c.route, MESSAGES.c.to)
         .where(
             MESSAGES.c.status_rank == STATUS_RANK[_UNKNOWN],
             MESSAGES.c.status == _UNKNOWN.value,
             MESSAGES.c.vendor_id.is_(None),
-            MESSAGES.c.route.in_(sorted({row.nickname for row in rows})),
-            MESSAGES.c.created_at >= now - timedelta(seconds=retention, days=1),
+            MESSAGES.c.created_at >= recent,
         )
         .order_by(MESSAGES.c.id)
-        .with_for_update(skip_locked=True)
     ).all()
-    claims: dict[int, set[str]] = {}
-    for row in rows:
-        meant = [o for o in orphans if o.route == row.nickname and same_number(o.to, row.to)]
-        for orphan in meant:
-            # A report that could be about two messages gives neither its id.
-            claims.setdefault(orphan.id, set()).add(row.vendor_id if len(meant) == 1 else "")
-    adoptions = [
-        {"b_id": pk, "b_vendor_id": next(iter(ids))}
-        for pk, ids in claims.items()
-        if len(ids) == 1 and "" not in ids
-    ]
+    if not orphans:
+        return 0, 0
+    # Every waiting report of those nicknames, locked (in id order, as every sweep takes
+    # them): one left out could be the one that names another vendor id for the number.
+    reports = connection.execute(
+        sa.select(INBOX.c.id, INBOX.c.nickname, INBOX.c.vendor_id, INBOX.c.to, INBOX.c.received_at)
+        .where(
+            INBOX.c.reason == WAITING,
+            INBOX.c.to.is_not(None),
+            INBOX.c.nickname.in_(sorted({o.route for o in orphans if o.route})),
+            ~_known(),
+        )
+        .order_by(INBOX.c.id)
+        .with_for_update()
+    ).all()
+    # Everything of those nicknames and numbers still waiting for a final status, locked:
+    # an unknown message can take an id only where it is the one message a report about
+    # its number can be about (not one being sent, not one submitted under another id).
+    rivals = connection.execute(
+        sa.select(MESSAGES.c.id, MESSAGES.c.route, MESSAGES.c.to)
+        .where(
+            MESSAGES.c.to.in_(sorted({o.to for o in orphans})),
+            MESSAGES.c.status_rank < FINAL_RANK,
+            MESSAGES.c.created_at >= recent,
+        )
+        .order_by(MESSAGES.c.id)
+        .with_for_update()
+    ).all()
+    awaiting: dict[tuple[str | None, str], int] = {}
+    for rival in rivals:
+        awaiting[(rival.route, rival.to)] = awaiting.get((rival.route, rival.to), 0) + 1
+    adoptions = []
+    for orphan in orphans:
+        about = [r for r in reports if r.nickname == orphan.route and same_number(orphan.to, r.to)]
+        vendor_ids = {r.vendor_id for r in about}
+        if (
+            len(vendor_ids) == 1
+            and awaiting.get((orphan.route, orphan.to)) == 1
+            # Longer than a send can take: no message of that number is still on its way.
+            and min(r.received_at for r in about) <= now - waited
+        ):
+            adoptions.append({"b_id": orphan.id, "b_vendor_id": vendor_ids.pop()})
     if not adoptions:
         return 0, 0
+    # The vendor took it: submitted, as if its answer had come, and looked up from now on.
     connection.execute(
         sa.update(MESSAGES)
         .where(
@@ -327,7 +348,13 @@ def _adopt_by_number(
             MESSAGES.c.status == _UNKNOWN.value,
             MESSAGES.c.vendor_id.is_(None),
         )
-        .values(vendor_id=sa.bindparam("b_vendor_id"), updated_at=now),
+        .values(
+            vendor_id=sa.bindparam("b_vendor_id"),
+            status=_SUBMITTED.value,
+            status_rank=STATUS_RANK[_SUBMITTED],
+            next_attempt_at=now,
+            updated_at=now,
+        ),
         adoptions,
     )
     connection.execute(
@@ -336,9 +363,10 @@ def _adopt_by_number(
             {
                 "message_pk": adoption["b_id"],
                 "kind": ADOPTED,
+                "status": _SUBMITTED.value,
                 "description": (
-                    "its send result was lost; a delivery report about its number gave "
-                    "the vendor's id"
+                    "its send result was lost; a delivery report about its number, the only "
+                    "message of that number waiting for one, gave the vendor's id"
                 ),
                 "payload": {"vendor_id": adoption["b_vendor_id"]},
                 "occurred_at": now,
@@ -347,13 +375,13 @@ def _adopt_by_number(
             for adoption in adoptions
         ],
     )
-    taken = {(row.nickname, row.vendor_id) for row in rows} & {
-        (orphan.route, adoption["b_vendor_id"])
-        for orphan in orphans
-        for adoption in adoptions
-        if orphan.id == adoption["b_id"]
-    }
-    waiting = [row for row in rows if (row.nickname, row.vendor_id) in taken]
+    route_of = {orphan.id: orphan.route for orphan in orphans}
+    taken = {(route_of[a["b_id"]], a["b_vendor_id"]) for a in adoptions}
+    waiting = connection.execute(
+        sa.select(INBOX)
+        .where(INBOX.c.id.in_([r.id for r in reports if (r.nickname, r.vendor_id) in taken]))
+        .order_by(INBOX.c.id)
+    ).all()
     return len(adoptions), _apply_waiting(connection, waiting, now)
 
 

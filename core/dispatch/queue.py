@@ -605,19 +605,31 @@ def _late_results(connection: Connection, late: Sequence[Decision], now: datetim
             if d.message in existing
         ],
     )
-    # The message was made unknown when this worker's lease ran out, and is never resent:
-    # the vendor id the worker learned after all is what lets its delivery report settle
-    # it. The status stays as it is; only a report moves it.
+    # The message was made unknown when this worker's lease ran out, and is never resent;
+    # but the vendor did take it: submitted under the id the worker learned after all, so
+    # that its delivery report settles it and a lookup may ask about it. Not where another
+    # message of the route holds that id by now (its report would no longer tell them apart).
     adopted = [d for d in late if d.vendor_id and d.status is _SUBMITTED and d.message in existing]
     if adopted:
+        other = MESSAGES.alias("other")
         connection.execute(
             sa.update(MESSAGES)
             .where(
                 MESSAGES.c.id == sa.bindparam("b_id"),
-                MESSAGES.c.status == MessageStatus.UNKNOWN.value,
+                MESSAGES.c.status == _UNKNOWN.value,
                 MESSAGES.c.vendor_id.is_(None),
+                ~sa.exists().where(
+                    other.c.vendor_id == sa.bindparam("b_vendor_id"),
+                    sa.func.coalesce(other.c.route, "") == sa.func.coalesce(MESSAGES.c.route, ""),
+                ),
             )
-            .values(vendor_id=sa.bindparam("b_vendor_id"), updated_at=now),
+            .values(
+                vendor_id=sa.bindparam("b_vendor_id"),
+                status=_SUBMITTED.value,
+                status_rank=STATUS_RANK[_SUBMITTED],
+                next_attempt_at=now,
+                updated_at=now,
+            ),
             [{"b_id": d.message, "b_vendor_id": d.vendor_id} for d in adopted],
         )
         match_inbox(connection, [d.message for d in adopted], now)

@@ -134,7 +134,12 @@ def create_app(config: Config, *, engine: Engine | None = None) -> Starlette:
 
 async def _request_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, RequestError)
-    return JSONResponse({"error": hide_secrets(exc.message)}, status_code=exc.status_code)
+    # The rest of a body too large or too slow is not waited for: the connection goes with
+    # the answer, or a client trickling bytes would keep its socket and its slot.
+    close = {"Connection": "close"} if exc.status_code in (408, 413) else None
+    return JSONResponse(
+        {"error": hide_secrets(exc.message)}, status_code=exc.status_code, headers=close
+    )
 
 
 async def _unknown_provider(request: Request, exc: Exception) -> Response:

@@ -20,7 +20,7 @@ from smsgate.errors import RequestError
 MAX_FIELDS = 1000
 
 
-async def read_body(request: Request, limit: int, *, deadline: float = 60.0) -> bytes:
+async def read_body(request: Request, limit: int, *, deadline: float) -> bytes:
     """The whole body, or a 413 as soon as it grows past ``limit`` bytes.
 
     :param deadline: seconds the whole body may take to arrive; then a 408.

@@ -24,6 +24,8 @@ _READ_ONLY = "smsgate_read_only"
 #: Seconds to wait for PostgreSQL to answer a new connection, unless the URL, a service
 #: file or PGCONNECT_TIMEOUT says.
 _CONNECT_TIMEOUT = 5
+#: Query keys whose value is a secret: libpq's password and its client key's passphrase.
+_PASSWORD_KEYS = frozenset({"password", "sslpassword"})
 #: Stands for a hidden query value until the URL is rendered (:func:`display_url`).
 _HIDDEN = "smsgatehiddenvalue"
 #: The tables smsgate's migrations create: a database holding one without a revision is
@@ -199,7 +201,7 @@ def display_url(url: str) -> str:
     """``url`` with its password hidden, fit for logs and messages.
 
     Hidden wherever the URL holds it: after the user name, and in the query
-    (``?password=``, in any case, which libpq reads too).
+    (``?password=`` or ``?sslpassword=``, in any case, which libpq reads too).
     """
     parsed = sa.make_url(url)
     host = parsed.host
@@ -230,14 +232,15 @@ def url_passwords(url: str) -> list[str]:
     for key, value in parsed.query.items():
         if _is_password(key, value):
             found += [value] if isinstance(value, str) else list(value)
-    # Shorter values would mask ordinary words of the message (the log redaction's limit).
-    return sorted({value for value in found if len(value) >= 4}, key=len, reverse=True)
+    # Every piece, however short: these only ever mask a driver's one-line message (the log
+    # redaction keeps its own lower bound).
+    return sorted({value for value in found if value}, key=len, reverse=True)
 
 
 def _is_password(key: str, value: str | tuple[str, ...]) -> bool:
     values = [value] if isinstance(value, str) else value
     # A whole libpq connection string may ride in one parameter (dbname=...): hide it too.
-    return key.casefold() == "password" or any("password=" in v.casefold() for v in values)
+    return key.casefold() in _PASSWORD_KEYS or any("password=" in v.casefold() for v in values)
 
 
 def _scripts() -> ScriptDirectory:

@@ -260,6 +260,10 @@ def _description(kind: EventKind, status: str, error: str, fields: Mapping[str, 
 
 
 def _number(value: str | None) -> str | None:
+    if value and any("\ud800" <= ch <= "\udfff" for ch in value):
+        # A byte that was not UTF-8 (or a lone surrogate): handed on as it came, for the
+        # core to refuse, rather than quietly dropped out of the number matching relies on.
+        return value
     digits = "".join(ch for ch in value or "" if ch.isdigit())
     if not digits:
         return None

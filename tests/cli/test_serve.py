@@ -120,6 +120,22 @@ def test_serve_strict_refuses_to_start_with_a_broken_plugin(tmp_path, install_pl
     assert not (tmp_path / "gw.db").exists()  # it stopped before touching anything
 
 
+def test_serve_refuses_to_listen_beyond_this_machine_with_the_example_files_tokens(tmp_path):
+    example = Path(__file__).parents[2] / "smsgate.example.toml"
+    path = tmp_path / "smsgate.toml"
+    path.write_text(example.read_text().replace("sqlite:///smsgate-demo.db", "sqlite:///gw.db"))
+
+    result = CliRunner().invoke(main, ["serve", "--config", str(path), "--host", "0.0.0.0"])
+
+    assert result.exit_code == 1
+    assert "error: refusing to listen on 0.0.0.0 with the example file's published" in (
+        result.stderr
+    )
+    assert "gateway.admin_token" in result.stderr
+    assert "demo-admin-token-change-me" not in result.stderr
+    assert not (tmp_path / "gw.db").exists()
+
+
 def test_serve_refuses_a_bad_file_with_exit_2(tmp_path):
     path = tmp_path / "smsgate.toml"
     path.write_text("[gateway]\nworkers = 4\n")

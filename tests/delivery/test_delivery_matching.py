@@ -309,6 +309,44 @@ def test_two_vendor_ids_reported_for_one_unknown_number_give_it_neither(engine):
     assert len(inbox(engine)) == 2
 
 
+def test_a_message_of_the_same_number_still_waiting_for_its_fate_keeps_the_report_unmatched(
+    engine,
+):
+    same = {"to": "9845000001", "body": "hello"}
+    accept(engine, [{**same, "message_id": "m1."}, {**same, "message_id": "m2."}])
+    # m2 was submitted under another id: the report may well be its own, under a vendor id
+    # its send answer did not show.
+    dispatch(engine, unknown=["m1."], submitted={"m2.": "tx-2"})
+    store_reports(engine, NICK, [report("tx-other", to="919845000001")], LATER)
+
+    swept = sweep_inbox(
+        engine, LATER + timedelta(hours=1), retention=RETENTION, adopt_after=SEND_LEASE
+    )
+
+    assert swept.adopted == 0
+    assert message(engine, "m1.").vendor_id is None
+
+
+def test_a_report_for_the_number_anywhere_in_the_inbox_stops_the_adoption(engine):
+    accept(engine, ["m1."])
+    dispatch(engine, unknown=["m1."])
+    unrelated = [report(f"tx-x{n}", to=f"9198451{n:05d}") for n in range(499)]
+    store_reports(engine, NICK, unrelated, START)
+    store_reports(
+        engine,
+        NICK,
+        [report("tx-a", to="919845000000"), report("tx-b", EventKind.FAILED, to="919845000000")],
+        LATER,
+    )
+
+    swept = sweep_inbox(
+        engine, LATER + timedelta(hours=1), retention=RETENTION, adopt_after=SEND_LEASE
+    )
+
+    assert swept.adopted == 0
+    assert message(engine, "m1.").status == "unknown"
+
+
 def test_clicks_and_replies_are_relayed_once_each_without_touching_the_status(engine):
     accept(engine, ["m1."])
     dispatch(engine, submitted={"m1.": "tx-1"})

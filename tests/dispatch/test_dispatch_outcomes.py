@@ -313,7 +313,7 @@ def test_an_expired_lease_is_reclaimed_as_unknown_with_a_reason(make_rig: RigFac
     assert rig.dispatch().claimed == 0
 
 
-def test_a_worker_whose_lease_was_reclaimed_cannot_overwrite_the_message_but_lends_its_id(
+def test_a_worker_whose_lease_was_reclaimed_cannot_resend_the_message_but_gives_its_id(
     make_rig: RigFactory,
 ) -> None:
     rig = make_rig(lease=30, send_timeout=10)
@@ -339,8 +339,8 @@ def test_a_worker_whose_lease_was_reclaimed_cannot_overwrite_the_message_but_len
 
     row = message(rig.engine, "m0")
     assert late.applied == 0 and late.late == 1
-    assert row.status == MessageStatus.UNKNOWN
-    # Not resent and not called submitted; but its delivery report can now find it.
+    # Not resent; but the vendor took it, and its delivery report can now find it.
+    assert row.status == MessageStatus.SUBMITTED
     assert row.vendor_id == "v9"
     assert kinds(rig.engine, "m0") == ["sending", "unknown", "late_result"]
     assert events(rig.engine, "m0")[-1].payload["vendor_id"] == "v9"
@@ -372,6 +372,37 @@ def test_a_report_waiting_for_a_reclaimed_message_settles_it_when_the_late_resul
     )
 
     assert message(rig.engine, "m0").status == MessageStatus.DELIVERED
+
+
+def test_a_late_result_naming_an_id_another_message_holds_gives_it_to_neither(
+    make_rig: RigFactory,
+) -> None:
+    from smsgate.dispatch.outcomes import Decision
+    from smsgate.dispatch.throttle import Verdict
+
+    rig = make_rig(lease=30, send_timeout=10)
+    rig.accept(texts(1))
+    route = queue.Route("fake")
+    claim = queue.claim(rig.engine, route, owner="zombie", now=rig.clock(), settings=rig.settings)
+    rig.clock.advance(31)
+    rig.run(lambda d: d.reclaim())
+    rig.accept(texts(1, prefix="n"))
+    rig.dispatch()
+    held = message(rig.engine, "n0").vendor_id
+
+    queue.record(
+        rig.engine,
+        route,
+        [Decision(claim.messages[0].id, MessageStatus.SUBMITTED, "submitted", 1, vendor_id=held)],
+        owner="zombie",
+        now=rig.clock(),
+        verdict=Verdict.HEALTHY,
+        reason=None,
+        settings=rig.settings,
+    )
+
+    row = message(rig.engine, "m0")
+    assert (row.status, row.vendor_id) == (MessageStatus.UNKNOWN, None)
 
 
 def test_final_failures_and_expiries_are_queued_for_clevertap(make_rig: RigFactory) -> None:

@@ -18,6 +18,7 @@ from smsgate.storage.database import (
     head_revision,
     prepare_schema,
     upgrade,
+    url_passwords,
 )
 
 
@@ -162,8 +163,17 @@ def test_database_url_is_shown_without_its_password():
             "postgresql+psycopg:///x?dbname=host%3Dh+password%3DInDsn9",
             "postgresql+psycopg:///x?dbname=***",
         ),
+        (
+            "postgresql+psycopg://gw@db/x?sslmode=verify-full&sslpassword=KeyPass9",
+            "postgresql+psycopg://gw@db/x?sslmode=verify-full&sslpassword=***",
+        ),
     ],
-    ids=["query-only", "query-any-case", "unencoded-at", "connection-string"],
+    ids=["query-only", "query-any-case", "unencoded-at", "connection-string", "key-passphrase"],
 )
 def test_a_password_is_hidden_wherever_the_url_holds_it(url, shown):
     assert display_url(url) == shown
+
+
+def test_every_piece_of_a_password_split_by_an_unencoded_at_is_known_however_short():
+    # The driver takes "Z9@db" for the host and names it in its error.
+    assert set(url_passwords("postgresql+psycopg://u:Xy@Z9@db/x")) >= {"Xy", "Z9"}
