@@ -41,7 +41,7 @@ once.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -70,6 +70,7 @@ __all__ = [
     "same_number",
     "store_groups",
     "store_reports",
+    "submit_unknown",
     "sweep_inbox",
 ]
 
@@ -265,6 +266,37 @@ def sweep_inbox(
     return Swept(matched=matched, purged=int(purged), adopted=adopted)
 
 
+def submit_unknown(connection: Connection, vendor_ids: Mapping[int, str], now: datetime) -> None:
+    """Make unknown messages ``submitted`` under the vendor ids learned for them after all.
+
+    ``vendor_ids`` maps message ids to the vendor ids learned. The vendor took each: it
+    becomes submitted, as if the answer to its send had come, and is looked up from now on.
+    Not a message that is no longer unknown, nor one whose vendor id another message of its
+    route holds by now: a report would no longer tell the two apart.
+    """
+    other = MESSAGES.alias("other")
+    connection.execute(
+        sa.update(MESSAGES)
+        .where(
+            MESSAGES.c.id == sa.bindparam("b_id"),
+            MESSAGES.c.status == _UNKNOWN.value,
+            MESSAGES.c.vendor_id.is_(None),
+            ~sa.exists().where(
+                other.c.vendor_id == sa.bindparam("b_vendor_id"),
+                sa.func.coalesce(other.c.route, "") == sa.func.coalesce(MESSAGES.c.route, ""),
+            ),
+        )
+        .values(
+            vendor_id=sa.bindparam("b_vendor_id"),
+            status=_SUBMITTED.value,
+            status_rank=STATUS_RANK[_SUBMITTED],
+            next_attempt_at=now,
+            updated_at=now,
+        ),
+        [{"b_id": pk, "b_vendor_id": vendor_id} for pk, vendor_id in vendor_ids.items()],
+    )
+
+
 def _known() -> sa.Exists:
     """Whether a message of the inbox row's nickname has the row's vendor id by now."""
     return sa.exists().where(
@@ -327,7 +359,7 @@ def _adopt_by_number(
     awaiting: dict[tuple[str | None, str], int] = {}
     for rival in rivals:
         awaiting[(rival.route, rival.to)] = awaiting.get((rival.route, rival.to), 0) + 1
-    adoptions = []
+    adoptions: dict[int, str] = {}
     for orphan in orphans:
         about = [r for r in reports if r.nickname == orphan.route and same_number(orphan.to, r.to)]
         vendor_ids = {r.vendor_id for r in about}
@@ -337,46 +369,30 @@ def _adopt_by_number(
             # Longer than a send can take: no message of that number is still on its way.
             and min(r.received_at for r in about) <= now - waited
         ):
-            adoptions.append({"b_id": orphan.id, "b_vendor_id": vendor_ids.pop()})
+            adoptions[orphan.id] = vendor_ids.pop()
     if not adoptions:
         return 0, 0
-    # The vendor took it: submitted, as if its answer had come, and looked up from now on.
-    connection.execute(
-        sa.update(MESSAGES)
-        .where(
-            MESSAGES.c.id == sa.bindparam("b_id"),
-            MESSAGES.c.status == _UNKNOWN.value,
-            MESSAGES.c.vendor_id.is_(None),
-        )
-        .values(
-            vendor_id=sa.bindparam("b_vendor_id"),
-            status=_SUBMITTED.value,
-            status_rank=STATUS_RANK[_SUBMITTED],
-            next_attempt_at=now,
-            updated_at=now,
-        ),
-        adoptions,
-    )
+    submit_unknown(connection, adoptions, now)
     connection.execute(
         sa.insert(EVENTS),
         [
             {
-                "message_pk": adoption["b_id"],
+                "message_pk": pk,
                 "kind": ADOPTED,
                 "status": _SUBMITTED.value,
                 "description": (
                     "its send result was lost; a delivery report about its number, the only "
                     "message of that number waiting for one, gave the vendor's id"
                 ),
-                "payload": {"vendor_id": adoption["b_vendor_id"]},
+                "payload": {"vendor_id": vendor_id},
                 "occurred_at": now,
                 "recorded_at": now,
             }
-            for adoption in adoptions
+            for pk, vendor_id in adoptions.items()
         ],
     )
     route_of = {orphan.id: orphan.route for orphan in orphans}
-    taken = {(route_of[a["b_id"]], a["b_vendor_id"]) for a in adoptions}
+    taken = {(route_of[pk], vendor_id) for pk, vendor_id in adoptions.items()}
     waiting = connection.execute(
         sa.select(INBOX)
         .where(INBOX.c.id.in_([r.id for r in reports if (r.nickname, r.vendor_id) in taken]))

@@ -43,7 +43,7 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection, Engine
 
-from smsgate.delivery.matching import match_inbox
+from smsgate.delivery.matching import match_inbox, submit_unknown
 from smsgate.delivery.outbox import enqueue_relay
 from smsgate.dispatch.outcomes import Claimed, Decision, expired, expires_at
 from smsgate.dispatch.settings import DispatchSettings
@@ -606,32 +606,10 @@ def _late_results(connection: Connection, late: Sequence[Decision], now: datetim
         ],
     )
     # The message was made unknown when this worker's lease ran out, and is never resent;
-    # but the vendor did take it: submitted under the id the worker learned after all, so
-    # that its delivery report settles it and a lookup may ask about it. Not where another
-    # message of the route holds that id by now (its report would no longer tell them apart).
+    # but the vendor did take it, under the id the worker learned after all.
     adopted = [d for d in late if d.vendor_id and d.status is _SUBMITTED and d.message in existing]
     if adopted:
-        other = MESSAGES.alias("other")
-        connection.execute(
-            sa.update(MESSAGES)
-            .where(
-                MESSAGES.c.id == sa.bindparam("b_id"),
-                MESSAGES.c.status == _UNKNOWN.value,
-                MESSAGES.c.vendor_id.is_(None),
-                ~sa.exists().where(
-                    other.c.vendor_id == sa.bindparam("b_vendor_id"),
-                    sa.func.coalesce(other.c.route, "") == sa.func.coalesce(MESSAGES.c.route, ""),
-                ),
-            )
-            .values(
-                vendor_id=sa.bindparam("b_vendor_id"),
-                status=_SUBMITTED.value,
-                status_rank=STATUS_RANK[_SUBMITTED],
-                next_attempt_at=now,
-                updated_at=now,
-            ),
-            [{"b_id": d.message, "b_vendor_id": d.vendor_id} for d in adopted],
-        )
+        submit_unknown(connection, {d.message: d.vendor_id for d in adopted if d.vendor_id}, now)
         match_inbox(connection, [d.message for d in adopted], now)
 
 

@@ -251,6 +251,13 @@ SEND_LEASE = 210.0
 RETENTION = 72 * 3600
 
 
+def sweep_later(engine, **later):
+    """The delivery workers' sweep, ``later`` (timedelta's arguments) after the reports."""
+    return sweep_inbox(
+        engine, LATER + timedelta(**later), retention=RETENTION, adopt_after=SEND_LEASE
+    )
+
+
 def test_a_report_about_an_unknown_messages_number_settles_it_once_no_send_can_be_in_flight(
     engine,
 ):
@@ -258,14 +265,10 @@ def test_a_report_about_an_unknown_messages_number_settles_it_once_no_send_can_b
     dispatch(engine, unknown=["m1."], submitted={"m2.": "tx-2"})
     store_reports(engine, NICK, [report("tx-lost", to="919845000000")], LATER)
 
-    early = sweep_inbox(
-        engine, LATER + timedelta(seconds=60), retention=RETENTION, adopt_after=SEND_LEASE
-    )
+    early = sweep_later(engine, seconds=60)
     assert (early.adopted, message(engine, "m1.").status) == (0, "unknown")
 
-    swept = sweep_inbox(
-        engine, LATER + timedelta(seconds=211), retention=RETENTION, adopt_after=SEND_LEASE
-    )
+    swept = sweep_later(engine, seconds=211)
 
     row = message(engine, "m1.")
     assert (swept.adopted, swept.matched) == (1, 1)
@@ -281,9 +284,7 @@ def test_a_report_that_could_be_about_two_unknown_messages_settles_neither(engin
     dispatch(engine, unknown=["m1.", "m2."])
     store_reports(engine, NICK, [report("tx-lost", to="919845000001")], LATER)
 
-    swept = sweep_inbox(
-        engine, LATER + timedelta(hours=1), retention=RETENTION, adopt_after=SEND_LEASE
-    )
+    swept = sweep_later(engine, hours=1)
 
     assert swept.adopted == 0
     assert {message(engine, m).vendor_id for m in ("m1.", "m2.")} == {None}
@@ -300,9 +301,7 @@ def test_two_vendor_ids_reported_for_one_unknown_number_give_it_neither(engine):
         LATER,
     )
 
-    swept = sweep_inbox(
-        engine, LATER + timedelta(hours=1), retention=RETENTION, adopt_after=SEND_LEASE
-    )
+    swept = sweep_later(engine, hours=1)
 
     assert swept.adopted == 0
     assert message(engine, "m1.").status == "unknown"
@@ -319,9 +318,7 @@ def test_a_message_of_the_same_number_still_waiting_for_its_fate_keeps_the_repor
     dispatch(engine, unknown=["m1."], submitted={"m2.": "tx-2"})
     store_reports(engine, NICK, [report("tx-other", to="919845000001")], LATER)
 
-    swept = sweep_inbox(
-        engine, LATER + timedelta(hours=1), retention=RETENTION, adopt_after=SEND_LEASE
-    )
+    swept = sweep_later(engine, hours=1)
 
     assert swept.adopted == 0
     assert message(engine, "m1.").vendor_id is None
@@ -339,9 +336,7 @@ def test_a_report_for_the_number_anywhere_in_the_inbox_stops_the_adoption(engine
         LATER,
     )
 
-    swept = sweep_inbox(
-        engine, LATER + timedelta(hours=1), retention=RETENTION, adopt_after=SEND_LEASE
-    )
+    swept = sweep_later(engine, hours=1)
 
     assert swept.adopted == 0
     assert message(engine, "m1.").status == "unknown"

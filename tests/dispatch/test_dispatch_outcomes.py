@@ -6,11 +6,13 @@ from datetime import timedelta
 
 import pytest
 import sqlalchemy as sa
-from dispatch_helpers import RigFactory, events, kinds, message, messages, provider_toml, texts
+from dispatch_helpers import Rig, RigFactory, events, kinds, message, messages, provider_toml, texts
 from fakevendor import Fault
 from message_builders import store_report
 
 from smsgate.dispatch import queue
+from smsgate.dispatch.outcomes import Decision
+from smsgate.dispatch.throttle import Verdict
 from smsgate.http import NOT_STARTED
 from smsgate.storage.models import MessageStatus
 from smsgate.types import EventKind
@@ -313,29 +315,40 @@ def test_an_expired_lease_is_reclaimed_as_unknown_with_a_reason(make_rig: RigFac
     assert rig.dispatch().claimed == 0
 
 
+class _Zombie:
+    """A worker that claimed the rig's messages, froze past its lease, and answers late."""
+
+    def __init__(self, rig: Rig) -> None:
+        self.rig = rig
+        self.route = queue.Route("fake")
+        self.claim = queue.claim(
+            rig.engine, self.route, owner="zombie", now=rig.clock(), settings=rig.settings
+        )
+        rig.clock.advance(rig.settings.lease + 1)
+        rig.run(lambda d: d.reclaim())
+
+    def answers_submitted(self, vendor_id: str) -> queue.Recorded:
+        """Record, too late, that the vendor took the first claimed message as ``vendor_id``."""
+        first = self.claim.messages[0].id
+        return queue.record(
+            self.rig.engine,
+            self.route,
+            [Decision(first, MessageStatus.SUBMITTED, "submitted", 1, vendor_id=vendor_id)],
+            owner="zombie",
+            now=self.rig.clock(),
+            verdict=Verdict.HEALTHY,
+            reason=None,
+            settings=self.rig.settings,
+        )
+
+
 def test_a_worker_whose_lease_was_reclaimed_cannot_resend_the_message_but_gives_its_id(
     make_rig: RigFactory,
 ) -> None:
     rig = make_rig(lease=30, send_timeout=10)
     rig.accept(texts(1))
-    route = queue.Route("fake")
-    claim = queue.claim(rig.engine, route, owner="zombie", now=rig.clock(), settings=rig.settings)
-    rig.clock.advance(31)
-    rig.run(lambda d: d.reclaim())
 
-    from smsgate.dispatch.outcomes import Decision
-    from smsgate.dispatch.throttle import Verdict
-
-    late = queue.record(
-        rig.engine,
-        route,
-        [Decision(claim.messages[0].id, MessageStatus.SUBMITTED, "submitted", 1, vendor_id="v9")],
-        owner="zombie",
-        now=rig.clock(),
-        verdict=Verdict.HEALTHY,
-        reason=None,
-        settings=rig.settings,
-    )
+    late = _Zombie(rig).answers_submitted("v9")
 
     row = message(rig.engine, "m0")
     assert late.applied == 0 and late.late == 1
@@ -349,27 +362,12 @@ def test_a_worker_whose_lease_was_reclaimed_cannot_resend_the_message_but_gives_
 def test_a_report_waiting_for_a_reclaimed_message_settles_it_when_the_late_result_comes(
     make_rig: RigFactory,
 ) -> None:
-    from smsgate.dispatch.outcomes import Decision
-    from smsgate.dispatch.throttle import Verdict
-
     rig = make_rig(lease=30, send_timeout=10)
     rig.accept(texts(1))
-    route = queue.Route("fake")
-    claim = queue.claim(rig.engine, route, owner="zombie", now=rig.clock(), settings=rig.settings)
-    rig.clock.advance(31)
-    rig.run(lambda d: d.reclaim())
+    zombie = _Zombie(rig)
     store_report(rig.engine, "v9", EventKind.DELIVERED, rig.clock(), nickname="fake")
 
-    queue.record(
-        rig.engine,
-        route,
-        [Decision(claim.messages[0].id, MessageStatus.SUBMITTED, "submitted", 1, vendor_id="v9")],
-        owner="zombie",
-        now=rig.clock(),
-        verdict=Verdict.HEALTHY,
-        reason=None,
-        settings=rig.settings,
-    )
+    zombie.answers_submitted("v9")
 
     assert message(rig.engine, "m0").status == MessageStatus.DELIVERED
 
@@ -377,29 +375,13 @@ def test_a_report_waiting_for_a_reclaimed_message_settles_it_when_the_late_resul
 def test_a_late_result_naming_an_id_another_message_holds_gives_it_to_neither(
     make_rig: RigFactory,
 ) -> None:
-    from smsgate.dispatch.outcomes import Decision
-    from smsgate.dispatch.throttle import Verdict
-
     rig = make_rig(lease=30, send_timeout=10)
     rig.accept(texts(1))
-    route = queue.Route("fake")
-    claim = queue.claim(rig.engine, route, owner="zombie", now=rig.clock(), settings=rig.settings)
-    rig.clock.advance(31)
-    rig.run(lambda d: d.reclaim())
+    zombie = _Zombie(rig)
     rig.accept(texts(1, prefix="n"))
     rig.dispatch()
-    held = message(rig.engine, "n0").vendor_id
 
-    queue.record(
-        rig.engine,
-        route,
-        [Decision(claim.messages[0].id, MessageStatus.SUBMITTED, "submitted", 1, vendor_id=held)],
-        owner="zombie",
-        now=rig.clock(),
-        verdict=Verdict.HEALTHY,
-        reason=None,
-        settings=rig.settings,
-    )
+    zombie.answers_submitted(message(rig.engine, "n0").vendor_id)
 
     row = message(rig.engine, "m0")
     assert (row.status, row.vendor_id) == (MessageStatus.UNKNOWN, None)
