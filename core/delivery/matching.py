@@ -31,7 +31,8 @@ waiting, and stays in the inbox marked ambiguous until it is purged.
 A message left ``unknown`` (its worker died mid-send, or the vendor's answer never came)
 has no vendor id, so its report would wait for nothing. The sweep matches such a report by
 its number instead (:func:`sweep_inbox`'s ``adopt_after``), but only where nothing else can
-be meant: the report has waited longer than a send can take, the unknown message is the
+be meant: the report names the whole number (with its country code), came after the
+message was made and has waited longer than a send can take, the unknown message is the
 only message of that nickname and number still waiting for a final status (none being
 sent, none submitted under another id), and every waiting report about that number names
 one and the same vendor id. The message then takes that vendor id and becomes
@@ -41,6 +42,7 @@ once.
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -251,6 +253,9 @@ def sweep_inbox(
             .with_for_update(skip_locked=True)
         ).all()
         matched = _apply_waiting(connection, rows, now)
+    # A transaction of its own: holding the reports and messages just applied while it
+    # waits for an old row another sweep holds could close a circle of waits.
+    with engine.begin() as connection:
         purged = connection.execute(
             sa.delete(INBOX)
             .where(INBOX.c.received_at < now - timedelta(seconds=retention))
@@ -316,10 +321,10 @@ def _adopt_by_number(
     Returns how many messages took one, and how many reports were then applied.
     """
     # No report the inbox still keeps can be about a message older than that plus a day of
-    # sending; the bound keeps years of unknown messages out of every sweep.
+    # sending. (The index walked is the status rank's: every unknown message still stored.)
     recent = now - timedelta(seconds=retention, days=1)
     orphans = connection.execute(
-        sa.select(MESSAGES.c.id, MESSAGES.c.route, MESSAGES.c.to)
+        sa.select(MESSAGES.c.id, MESSAGES.c.route, MESSAGES.c.to, MESSAGES.c.created_at)
         .where(
             MESSAGES.c.status_rank == STATUS_RANK[_UNKNOWN],
             MESSAGES.c.status == _UNKNOWN.value,
@@ -330,49 +335,53 @@ def _adopt_by_number(
     ).all()
     if not orphans:
         return 0, 0
-    # Every waiting report of those nicknames, locked (in id order, as every sweep takes
-    # them): one left out could be the one that names another vendor id for the number.
+    # Every waiting report of those nicknames the inbox still keeps, locked (in id order, as
+    # every sweep takes them): one left out could name another vendor id for the number.
     reports = connection.execute(
         sa.select(INBOX.c.id, INBOX.c.nickname, INBOX.c.vendor_id, INBOX.c.to, INBOX.c.received_at)
         .where(
             INBOX.c.reason == WAITING,
             INBOX.c.to.is_not(None),
             INBOX.c.nickname.in_(sorted({o.route for o in orphans if o.route})),
+            INBOX.c.received_at >= now - timedelta(seconds=retention),
             ~_known(),
         )
         .order_by(INBOX.c.id)
         .with_for_update()
     ).all()
-    # Everything of those nicknames and numbers still waiting for a final status, locked:
-    # an unknown message can take an id only where it is the one message a report about
-    # its number can be about (not one being sent, not one submitted under another id).
+    # Everything of those nicknames and numbers still waiting for a final status (not one
+    # being sent, not one submitted under another id). Not locked: a message stored after
+    # this read is younger than every report that could settle an orphan (see below).
     rivals = connection.execute(
-        sa.select(MESSAGES.c.id, MESSAGES.c.route, MESSAGES.c.to)
-        .where(
+        sa.select(MESSAGES.c.route, MESSAGES.c.to).where(
             MESSAGES.c.to.in_(sorted({o.to for o in orphans})),
             MESSAGES.c.status_rank < FINAL_RANK,
             MESSAGES.c.created_at >= recent,
         )
-        .order_by(MESSAGES.c.id)
-        .with_for_update()
     ).all()
-    awaiting: dict[tuple[str | None, str], int] = {}
-    for rival in rivals:
-        awaiting[(rival.route, rival.to)] = awaiting.get((rival.route, rival.to), 0) + 1
+    awaiting = Counter((rival.route, rival.to) for rival in rivals)
     adoptions: dict[int, str] = {}
     for orphan in orphans:
-        about = [r for r in reports if r.nickname == orphan.route and same_number(orphan.to, r.to)]
-        vendor_ids = {r.vendor_id for r in about}
-        if (
-            len(vendor_ids) == 1
-            and awaiting.get((orphan.route, orphan.to)) == 1
-            # Longer than a send can take: no message of that number is still on its way.
-            and min(r.received_at for r in about) <= now - waited
-        ):
-            adoptions[orphan.id] = vendor_ids.pop()
+        if awaiting[(orphan.route, orphan.to)] == 1:
+            vendor_id = _the_one_vendor_id(orphan, reports, now - waited)
+            if vendor_id is not None:
+                adoptions[orphan.id] = vendor_id
     if not adoptions:
         return 0, 0
     submit_unknown(connection, adoptions, now)
+    # What the update took: a message another process settled meanwhile keeps its state.
+    took = {
+        (row.id, row.vendor_id)
+        for row in connection.execute(
+            sa.select(MESSAGES.c.id, MESSAGES.c.vendor_id).where(
+                MESSAGES.c.id.in_(sorted(adoptions)),
+                MESSAGES.c.status == _SUBMITTED.value,
+            )
+        )
+    }
+    adoptions = {pk: vendor_id for pk, vendor_id in adoptions.items() if (pk, vendor_id) in took}
+    if not adoptions:
+        return 0, 0
     connection.execute(
         sa.insert(EVENTS),
         [
@@ -399,6 +408,28 @@ def _adopt_by_number(
         .order_by(INBOX.c.id)
     ).all()
     return len(adoptions), _apply_waiting(connection, waiting, now)
+
+
+def _the_one_vendor_id(orphan: Any, reports: Sequence[Any], waited_since: datetime) -> str | None:
+    """The vendor id every waiting report about ``orphan``'s number names, if it may take it.
+
+    One report at least must name the whole number (its country code too), since one
+    number can end with another (+91 917 234 5678 ends with +1 917 234 5678); any other
+    spelling of it must name the same id. Every one must have come after the message was
+    made (an older one is about an older message) and the first one longer ago than a send
+    can take (no message of that number is still on its way).
+    """
+    whole = _digits(orphan.to)
+    about = [r for r in reports if r.nickname == orphan.route and same_number(orphan.to, r.to)]
+    vendor_ids = {r.vendor_id for r in about}
+    if (
+        len(vendor_ids) != 1
+        or not any(_digits(r.to) == whole for r in about)
+        or min(r.received_at for r in about) < orphan.created_at
+        or min(r.received_at for r in about) > waited_since
+    ):
+        return None
+    return str(vendor_ids.pop())
 
 
 def same_number(left: str | None, right: str | None) -> bool:

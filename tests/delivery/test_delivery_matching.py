@@ -342,6 +342,40 @@ def test_a_report_for_the_number_anywhere_in_the_inbox_stops_the_adoption(engine
     assert message(engine, "m1.").status == "unknown"
 
 
+def test_a_report_naming_a_number_that_ends_another_goes_to_the_whole_numbers_message(engine):
+    # +91 91723 45678 ends with +1 917 234 5678: the report's whole number decides.
+    accept(
+        engine,
+        [
+            {"to": "+919172345678", "body": "hello", "message_id": "in."},
+            {"to": "+19172345678", "body": "hello", "message_id": "us."},
+        ],
+    )
+    dispatch(engine, unknown=["in.", "us."])
+    store_reports(engine, NICK, [report("tx-us", to="19172345678")], LATER)
+
+    swept = sweep_later(engine, hours=1)
+
+    assert swept.adopted == 1
+    assert message(engine, "in.").vendor_id is None
+    assert (message(engine, "us.").vendor_id, message(engine, "us.").status) == (
+        "tx-us",
+        "delivered",
+    )
+
+
+def test_a_report_older_than_the_unknown_message_is_not_about_it(engine):
+    store_reports(engine, NICK, [report("tx-old", to="919845000000")], START)
+    later = START + timedelta(minutes=5)
+    accept(engine, ["m1."], later)
+    dispatch(engine, later, unknown=["m1."])
+
+    swept = sweep_later(engine, hours=1)
+
+    assert swept.adopted == 0
+    assert message(engine, "m1.").status == "unknown"
+
+
 def test_clicks_and_replies_are_relayed_once_each_without_touching_the_status(engine):
     accept(engine, ["m1."])
     dispatch(engine, submitted={"m1.": "tx-1"})
