@@ -1,13 +1,16 @@
 """Reading request bodies without trusting their size or their encoding.
 
 Every text that comes out of here is valid UTF-8 (as ``str``): bytes that are not are a
-400, never silently replaced, so what is stored is what CleverTap sent.
+400, never silently replaced, so what is stored is what CleverTap sent. The one exception is
+asked for by name: a vendor's report query keeps such bytes as lone surrogates
+(``undecodable="surrogateescape"``), for the report's own rules to judge.
 """
 
 from __future__ import annotations
 
 import asyncio
 from dataclasses import dataclass, field
+from typing import Literal
 from urllib.parse import parse_qsl
 
 from python_multipart.exceptions import FormParserError
@@ -49,7 +52,10 @@ def media_type(request: Request) -> str:
 
 
 def parse_query(
-    raw: bytes, *, what: str = "query string", undecodable: str = "strict"
+    raw: bytes,
+    *,
+    what: str = "query string",
+    undecodable: Literal["strict", "surrogateescape"] = "strict",
 ) -> dict[str, str]:
     """Fields of a URL-encoded string; a repeated key keeps its last value.
 
