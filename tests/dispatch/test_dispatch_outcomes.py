@@ -330,10 +330,22 @@ class _Zombie:
     def answers_submitted(self, vendor_id: str) -> queue.Recorded:
         """Record, too late, that the vendor took the first claimed message as ``vendor_id``."""
         first = self.claim.messages[0].id
+        return self._answers(
+            Decision(first, MessageStatus.SUBMITTED, "submitted", 1, vendor_id=vendor_id)
+        )
+
+    def answers_refused(self, code: str) -> queue.Recorded:
+        """Record, too late, that the vendor refused the first claimed message for ``code``."""
+        first = self.claim.messages[0].id
+        return self._answers(
+            Decision(first, MessageStatus.FAILED, "failed", 1, code=code, description="DND")
+        )
+
+    def _answers(self, decision: Decision) -> queue.Recorded:
         return queue.record(
             self.rig.engine,
             self.route,
-            [Decision(first, MessageStatus.SUBMITTED, "submitted", 1, vendor_id=vendor_id)],
+            [decision],
             owner="zombie",
             now=self.rig.clock(),
             verdict=Verdict.HEALTHY,
@@ -370,6 +382,22 @@ def test_a_report_waiting_for_a_reclaimed_message_settles_it_when_the_late_resul
     zombie.answers_submitted("v9")
 
     assert message(rig.engine, "m0").status == MessageStatus.DELIVERED
+
+
+def test_a_refusal_that_comes_after_the_lease_fails_the_message_and_tells_clevertap(
+    make_rig: RigFactory,
+) -> None:
+    rig = make_rig(lease=30, send_timeout=10)
+    rig.accept(texts(1))
+
+    _Zombie(rig).answers_refused("901")
+
+    row = message(rig.engine, "m0")
+    assert (row.status, row.failure_code) == (MessageStatus.FAILED, "901")
+    outbox = sa.table("relay_outbox", sa.column("message_pk"), sa.column("event"))
+    with rig.engine.connect() as connection:
+        queued = connection.execute(sa.select(outbox.c.message_pk, outbox.c.event)).all()
+    assert [tuple(row) for row in queued] == [(message(rig.engine, "m0").id, "failed")]
 
 
 def test_a_late_result_naming_an_id_another_message_holds_gives_it_to_neither(
