@@ -20,7 +20,7 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from smsgate.host.redaction import hide_secrets, mask_data
+from smsgate.host.redaction import hide_secrets, mask_all, mask_data
 
 __all__ = ["SecurityHeaders", "environment", "page"]
 
@@ -111,18 +111,6 @@ def _number(value: int | None) -> str:
     return "—" if value is None else f"{value:,}"
 
 
-def _masked(value: Any) -> Any:
-    """``value`` with every secret masked in its strings, keys and ids included: a filter's
-    text is masked before it is cut or encoded, whatever name it was found under."""
-    if isinstance(value, str):
-        return hide_secrets(value)
-    if isinstance(value, Mapping):
-        return {_masked(key): _masked(item) for key, item in value.items()}
-    if isinstance(value, list | tuple):
-        return [_masked(item) for item in value]
-    return value
-
-
 def _pretty(value: Any) -> str:
     return json.dumps(mask_data(value), indent=2, ensure_ascii=False, sort_keys=True, default=str)
 
@@ -131,12 +119,12 @@ def _secret_free(value: Any) -> Any:
     """``value`` with every secret masked, for a template that cuts or encodes it next."""
     if value is None or isinstance(value, Markup):
         return value
-    return _masked(value if isinstance(value, str | Mapping | list | tuple) else str(value))
+    return mask_all(value if isinstance(value, str | Mapping | list | tuple) else str(value))
 
 
 def _urlencode(value: Any) -> str:
     # Masked before encoding, which would turn "&" in a secret into "%26".
-    return do_urlencode(_masked(value))
+    return do_urlencode(mask_all(value))
 
 
 def _shown(value: Any) -> Any:

@@ -271,14 +271,20 @@ def sweep_inbox(
     return Swept(matched=matched, purged=int(purged), adopted=adopted)
 
 
-def submit_unknown(connection: Connection, vendor_ids: Mapping[int, str], now: datetime) -> None:
+def submit_unknown(
+    connection: Connection, vendor_ids: Mapping[int, str], now: datetime
+) -> dict[int, str]:
     """Make unknown messages ``submitted`` under the vendor ids learned for them after all.
 
     ``vendor_ids`` maps message ids to the vendor ids learned. The vendor took each: it
     becomes submitted, as if the answer to its send had come, and is looked up from now on.
     Not a message that is no longer unknown, nor one whose vendor id another message of its
     route holds by now: a report would no longer tell the two apart.
+
+    :returns: the part of ``vendor_ids`` that was taken.
     """
+    if not vendor_ids:
+        return {}
     other = MESSAGES.alias("other")
     connection.execute(
         sa.update(MESSAGES)
@@ -300,6 +306,15 @@ def submit_unknown(connection: Connection, vendor_ids: Mapping[int, str], now: d
         ),
         [{"b_id": pk, "b_vendor_id": vendor_id} for pk, vendor_id in vendor_ids.items()],
     )
+    took = {
+        (row.id, row.vendor_id)
+        for row in connection.execute(
+            sa.select(MESSAGES.c.id, MESSAGES.c.vendor_id).where(
+                MESSAGES.c.id.in_(sorted(vendor_ids)), MESSAGES.c.status == _SUBMITTED.value
+            )
+        )
+    }
+    return {pk: vendor_id for pk, vendor_id in vendor_ids.items() if (pk, vendor_id) in took}
 
 
 def _known() -> sa.Exists:
@@ -368,18 +383,8 @@ def _adopt_by_number(
                 adoptions[orphan.id] = vendor_id
     if not adoptions:
         return 0, 0
-    submit_unknown(connection, adoptions, now)
-    # What the update took: a message another process settled meanwhile keeps its state.
-    took = {
-        (row.id, row.vendor_id)
-        for row in connection.execute(
-            sa.select(MESSAGES.c.id, MESSAGES.c.vendor_id).where(
-                MESSAGES.c.id.in_(sorted(adoptions)),
-                MESSAGES.c.status == _SUBMITTED.value,
-            )
-        )
-    }
-    adoptions = {pk: vendor_id for pk, vendor_id in adoptions.items() if (pk, vendor_id) in took}
+    # A message another process settled meanwhile keeps its state.
+    adoptions = submit_unknown(connection, adoptions, now)
     if not adoptions:
         return 0, 0
     connection.execute(

@@ -607,46 +607,27 @@ def _late_results(connection: Connection, late: Sequence[Decision], now: datetim
     )
     # The message was made unknown when this worker's lease ran out, and is never resent;
     # but the vendor did take it, under the id the worker learned after all.
-    adopted = [d for d in late if d.vendor_id and d.status is _SUBMITTED and d.message in existing]
-    if adopted:
-        submit_unknown(connection, {d.message: d.vendor_id for d in adopted if d.vendor_id}, now)
-        match_inbox(connection, [d.message for d in adopted], now)
+    learned = {
+        d.message: d.vendor_id
+        for d in late
+        if d.vendor_id and d.status is _SUBMITTED and d.message in existing
+    }
+    match_inbox(connection, list(submit_unknown(connection, learned, now)), now)
     # Nor is the vendor's refusal any less final for coming late: CleverTap is told.
-    _fail_unknown(
-        connection, [d for d in late if d.status is _FAILED and d.message in existing], now
-    )
-
-
-def _fail_unknown(connection: Connection, refused: Sequence[Decision], now: datetime) -> None:
-    """Fail the ``refused`` messages that are still unknown, and queue them for CleverTap."""
-    if not refused:
-        return
-    still_unknown = set(
-        connection.execute(
-            sa.select(MESSAGES.c.id)
-            .where(
-                MESSAGES.c.id.in_(sorted(d.message for d in refused)),
-                MESSAGES.c.status == _UNKNOWN.value,
-            )
-            .with_for_update()
-        ).scalars()
-    )
-    failing = [d for d in refused if d.message in still_unknown]
-    if not failing:
-        return
-    connection.execute(
-        sa.update(MESSAGES)
-        .where(MESSAGES.c.id == sa.bindparam("b_id"))
-        .values(
-            status=_FAILED.value,
-            status_rank=STATUS_RANK[_FAILED],
-            failure_code=sa.bindparam("b_code"),
-            failure_description=sa.bindparam("b_description"),
-            updated_at=now,
-        ),
-        [{"b_id": d.message, "b_code": d.code, "b_description": d.description} for d in failing],
-    )
-    enqueue_relay(connection, [d.message for d in failing], now)
+    refused = [d for d in late if d.status is _FAILED and d.message in existing]
+    if refused:
+        still_unknown = set(
+            connection.execute(
+                sa.select(MESSAGES.c.id)
+                .where(
+                    MESSAGES.c.id.in_(sorted(d.message for d in refused)),
+                    MESSAGES.c.status == _UNKNOWN.value,
+                )
+                .with_for_update()
+            ).scalars()
+        )
+        failing = [d for d in refused if d.message in still_unknown]
+        _apply(connection, failing, now, from_status=_UNKNOWN)
 
 
 def _event(
