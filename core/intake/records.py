@@ -66,8 +66,18 @@ def prepare_record(
         # First, so that a record refused for another reason can still be reported to
         # CleverTap under its id.
         message_id = _canonical("message_id", record.get("message_id")) or None
-        fields = {key: _canonical(key, record.get(key)) for key in CONTENT_KEYS}
+        # Every field is read before one is refused, so that the refused record keeps its
+        # number and campaign whichever field was wrong.
+        problem: InvalidRecordError | None = None
+        for key in CONTENT_KEYS:
+            try:
+                fields[key] = _canonical(key, record.get(key))
+            except InvalidRecordError as exc:
+                fields[key] = None
+                problem = problem or exc
         raw_to = fields["to"] or ""
+        if problem is not None:
+            raise problem
         extras = {
             _text_key(key): _extra(key, value)
             for key, value in record.items()
@@ -87,10 +97,16 @@ def prepare_record(
                 )
             raise InvalidRecordError("`to` is missing; map it to $$To")
         body, template_id = fields["body"], fields["template_id"]
+        if body is not None and not body.strip():
+            # Nothing a vendor would deliver, and it would hide the template's text.
+            body = None
         if not body and not template_id:
-            raise InvalidRecordError(
-                "neither `body` nor `template_id` is set; map one to $$Body or $$TemplateID"
+            what = (
+                "`body` is blank and `template_id` is not set"
+                if fields["body"]
+                else "neither `body` nor `template_id` is set"
             )
+            raise InvalidRecordError(f"{what}; map one to $$Body or $$TemplateID")
         try:
             to = normalise_number(raw_to, default_country)
         except InvalidNumberError as exc:

@@ -111,6 +111,7 @@ def test_extras_are_strings_and_nulls_are_left_out():
         ({"to": "", "body": "x"}, OTHER_ERROR, "`to` is missing"),
         ({"to": "9876543210"}, OTHER_ERROR, "$$Body or $$TemplateID"),
         ({"to": "9876543210", "body": "", "template_id": ""}, OTHER_ERROR, "neither"),
+        ({"to": "9876543210", "body": " \n\t "}, OTHER_ERROR, "`body` is blank"),
         ({"to": True, "body": "x"}, OTHER_ERROR, "`to` must be a string, not a boolean"),
         ({"to": 98.5, "body": "x"}, OTHER_ERROR, "`to` must be a string, not a number"),
         ({"to": ["1"], "body": "x"}, OTHER_ERROR, "not an array"),
@@ -149,6 +150,24 @@ def test_a_rejection_keeps_the_message_id_and_the_number_as_sent():
 def test_a_rejection_for_a_bad_type_still_carries_the_message_id():
     assert rejection({"to": {"n": 1}, "body": "x", "message_id": "m.2."}).message_id == "m.2."
     assert rejection({"to": "1", "body": 2.5, "message_id": "m.3."}).message_id == "m.3."
+
+
+@pytest.mark.parametrize("field", ["body", "template_id", "template_variables", "campaign_id"])
+def test_a_rejection_for_a_bad_type_keeps_the_number_and_campaign_for_operators(field):
+    record = {"to": "9876543210", "body": "x", "campaign_id": "C-9", "message_id": "m.4."}
+    refused = rejection({**record, field: {"not": "text"}})
+
+    assert f"`{field}` must be a string" in refused.error
+    assert refused.to == "+919876543210"
+    assert refused.raw_to == "9876543210"
+    assert refused.campaign_id == (None if field == "campaign_id" else "C-9")
+
+
+def test_a_blank_body_gives_way_to_the_template():
+    row = prepare({"to": "9876543210", "body": "   ", "template_id": "1107"})
+
+    assert row["body"] is None
+    assert row["template_id"] == "1107"
 
 
 @pytest.mark.parametrize(
