@@ -46,6 +46,9 @@ _SHARED_COUNTRY_CODES: frozenset[int] = frozenset(
     code for code, regions in phonenumbers.COUNTRY_CODE_TO_REGION_CODE.items() if len(regions) > 1
 )
 
+# A number a spreadsheet or CRM saved as a decimal: 9812345678.0.
+_DECIMAL_TAIL = re.compile(r"(?<=[0-9])\.0+$")
+
 # Input already in E.164 form, as CleverTap usually sends it: 7 to 15 digits after '+'.
 _E164_INPUT = re.compile(r"\+[1-9][0-9]{6,14}")
 # Per calling code, the national prefix phonenumbers.parse would try to strip after it.
@@ -94,13 +97,41 @@ def normalise_number(raw: str, default_country: str | None) -> str:
     internationally (as if it started with ``+``): a valid reading wins, the
     national one first; failing that a merely possible one is accepted.
 
-    Raises :class:`InvalidNumberError` when no reading is a possible number, and
+    Raises :class:`InvalidNumberError` when no reading is a possible number, or when the
+    input is a valid number saved as a decimal (``9812345678.0``) that would otherwise be
+    read, digits and all, as a merely possible one; and
     :class:`ValueError` (not its subclass) when ``default_country`` is not a region
     phonenumbers knows, since that is a configuration error, not a bad record.
     """
     region = _check_region(default_country)
     if _E164_INPUT.fullmatch(raw) and _valid_e164(raw[1:], region):
         return raw
+    e164 = _normalise(raw, region)
+    decimal = _DECIMAL_TAIL.search(raw)
+    if decimal is not None and not _is_valid(phonenumbers.parse(e164, None), region):
+        _refuse_decimal(raw, decimal.start(), region)
+    return e164
+
+
+def _refuse_decimal(raw: str, point: int, region: str | None) -> None:
+    """Refuse ``raw`` when it is a valid number followed by a decimal point and zeros.
+
+    Read with the dot as a separator, ``9812345678.0`` is another number, which may still be
+    a possible one: a number a spreadsheet saved as a decimal would be sent there.
+    """
+    try:
+        meant = _normalise(raw[:point], region)
+    except InvalidNumberError:
+        return
+    if _is_valid(phonenumbers.parse(meant, None), region):
+        raise InvalidNumberError(
+            f"{raw!r} ends in {raw[point:]!r}, as a number saved as a decimal does; "
+            f"send the number as text, without it"
+        )
+
+
+def _normalise(raw: str, region: str | None) -> str:
+    """:func:`normalise_number` after the fast path, with the region checked."""
     if not raw:
         raise InvalidNumberError("phone number is empty")
     if len(raw) > MAX_INPUT_LENGTH:

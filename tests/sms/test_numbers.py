@@ -139,6 +139,8 @@ def test_possible_but_not_valid_number_is_accepted() -> None:
         ("+91 98765 43210 ext 1", "IN", "phone number contains letters"),
         ("98765#43210", "IN", "characters other than digits"),
         ("91+9876543210", "IN", "characters other than digits"),
+        ("9812345678.0", "IN", "ends in '.0', as a number saved as a decimal does"),
+        ("+91 98123 45678.00", None, "ends in '.00'"),
         ("\u0669\u0668\u0667\u0666\u0665\u0664\u0663\u0662\u0661\u0660", "IN", "other than"),
         ("9" * (MAX_INPUT_LENGTH + 1), "IN", f"at most {MAX_INPUT_LENGTH} are accepted"),
     ],
@@ -147,6 +149,12 @@ def test_rejection_says_what_is_wrong(raw: str, region: str, message: str) -> No
     with pytest.raises(InvalidNumberError, match=re.escape(message)) as caught:
         normalise_number(raw, region)
     assert caught.value.reason == str(caught.value)
+
+
+def test_a_valid_number_ending_in_a_dotted_zero_is_still_a_number() -> None:
+    # Both readings valid (German numbers vary in length): nothing says it was a decimal.
+    assert normalise_number("+49 30 1234567.0", None) == "+493012345670"
+    assert normalise_number("98765.43210", "IN") == "+919876543210"
 
 
 def test_national_number_without_default_country_is_rejected_saying_why() -> None:
