@@ -124,7 +124,9 @@ def _accept(gateway: Gateway, provider: Provider, decode: Decoder) -> tuple[int,
         "duplicates": outcome.duplicates + repeats,
         "untracked": outcome.untracked,
         "rejected": [
-            {"index": r.index, "message_id": r.message_id, "error": r.error} for r in rejections
+            {"index": r.index, "message_id": r.message_id, "error": r.error}
+            for r in rejections
+            if r.message_id not in outcome.repeated_rejections
         ],
     }
 

@@ -42,6 +42,9 @@ class StoreOutcome:
     untracked: int
     #: Rejected records stored as failed messages (each new message_id once).
     failed: int = 0
+    #: The message ids of rejected records that were already stored: counted among the
+    #: duplicates, since the stored message keeps what it has (and may still be sent).
+    repeated_rejections: frozenset[str] = frozenset()
 
 
 def store_records(
@@ -57,7 +60,8 @@ def store_records(
     is left alone and counted as a duplicate: the unique constraint decides, not a prior read.
     A rejection that carries a message_id is stored as a failed message with a ``rejected``
     event, so that CleverTap hears about it like any other failure; an id that is already
-    stored, or accepted in the same request, keeps what it has.
+    stored, or accepted in the same request, keeps what it has, and the rejection counts as
+    a duplicate (named in :attr:`StoreOutcome.repeated_rejections`).
     """
     fresh, repeated = _unique(rows)
     # One lock order for every request: two concurrent batches holding the same ids in
@@ -73,19 +77,26 @@ def store_records(
     )
     failed_rows.sort(key=itemgetter("message_id"))
 
-    def store(connection: sa.Connection) -> tuple[int, int]:
+    def store(connection: sa.Connection) -> tuple[int, set[str]]:
         inserted = _insert_new(connection, fresh)
-        failed = _insert_failed(connection, failed_rows, now) if failed_rows else 0
+        failed = _insert_failed(connection, failed_rows, now) if failed_rows else set()
         return inserted, failed
 
     with _writer_turn(engine):
         inserted, failed = _in_transaction(engine, store)
     untracked = sum(1 for row in fresh if not row["tracked"])
+    # Ids this request did not store as failed: someone holds them already.
+    repeated_rejections = [
+        rejection.message_id
+        for rejection in rejections
+        if rejection.message_id and rejection.message_id not in failed
+    ]
     return StoreOutcome(
         accepted=inserted,
-        duplicates=len(fresh) - inserted + repeated,
+        duplicates=len(fresh) - inserted + repeated + len(repeated_rejections),
         untracked=untracked,
-        failed=failed,
+        failed=len(failed),
+        repeated_rejections=frozenset(repeated_rejections),
     )
 
 
@@ -140,12 +151,14 @@ def _insert_new(connection: sa.Connection, rows: Sequence[dict[str, Any]]) -> in
     return int(connection.execute(statement, list(rows)).rowcount)
 
 
-def _insert_failed(connection: sa.Connection, rows: Sequence[dict[str, Any]], now: datetime) -> int:
-    """Store rejected records that are new, each with its ``rejected`` event; how many."""
+def _insert_failed(
+    connection: sa.Connection, rows: Sequence[dict[str, Any]], now: datetime
+) -> set[str]:
+    """Store rejected records that are new, each with its ``rejected`` event; their ids."""
     statement = _insert_statement(connection).returning(MESSAGES.c.id, MESSAGES.c.message_id)
     stored = connection.execute(statement, list(rows)).all()
     if not stored:
-        return 0
+        return set()
     by_id = {row["message_id"]: row for row in rows}
     events = [
         {
@@ -163,7 +176,7 @@ def _insert_failed(connection: sa.Connection, rows: Sequence[dict[str, Any]], no
     connection.execute(sa.insert(EVENTS), events)
     # CleverTap hears about a reject like about any other failure: queued in this transaction.
     enqueue_relay(connection, [pk for pk, _ in stored], now)
-    return len(stored)
+    return {message_id for _, message_id in stored}
 
 
 def _sqlstate(exc: sa.exc.DBAPIError) -> str | None:

@@ -128,22 +128,50 @@ def test_a_rejected_message_id_sent_again_keeps_its_one_failure(http, gateway, e
     again = http.post(f"{gateway.url}/clevertap/pingbix-in", json=bad, headers=AUTH)
 
     assert answer["duplicates"] == 1
-    assert again.status_code == 400
+    assert again.status_code == 202
+    assert again.json() == {"accepted": 0, "duplicates": 1, "untracked": 0, "rejected": []}
     [row] = rows(engine)
     assert (row["status"], row["failure_code"], row["body"]) == ("failed", "910", None)
     with engine.connect() as connection:
         assert connection.execute(sa.select(sa.func.count()).select_from(EVENTS)).scalar() == 1
 
 
+def test_a_bad_record_repeating_an_accepted_id_is_a_duplicate_not_a_reject(http, gateway, engine):
+    # The stored message is still sent: answering "rejected" would tell CleverTap otherwise.
+    send(http, gateway.url, {"to": NUMBER, "body": "good", "message_id": "acc."})
+    alone = http.post(
+        f"{gateway.url}/clevertap/pingbix-in",
+        json={"to": "12", "body": "bad", "message_id": "acc."},
+        headers=AUTH,
+    )
+    among_others = send(
+        http,
+        gateway.url,
+        {
+            "messages": [
+                {"to": NUMBER, "body": "new", "message_id": "new."},
+                {"to": "12", "body": "bad", "message_id": "acc."},
+                {"to": "12", "body": "bad", "message_id": "bad."},
+            ]
+        },
+    )
+
+    assert alone.status_code == 202
+    assert alone.json() == {"accepted": 0, "duplicates": 1, "untracked": 0, "rejected": []}
+    assert (among_others["accepted"], among_others["duplicates"]) == (1, 1)
+    assert [(r["index"], r["message_id"]) for r in among_others["rejected"]] == [(2, "bad.")]
+    row = {r["message_id"]: r for r in rows(engine)}["acc."]
+    assert (row["status"], row["body"], row["failure_code"]) == ("accepted", "good", None)
+
+
 def test_a_rejected_record_does_not_touch_an_accepted_message_with_its_id(http, gateway, engine):
     send(http, gateway.url, {"to": NUMBER, "body": "good", "message_id": "acc."})
-    answer = http.post(
+    http.post(
         f"{gateway.url}/clevertap/pingbix-in",
         json={"to": "12", "body": "bad", "message_id": "acc."},
         headers=AUTH,
     )
 
-    assert answer.status_code == 400
     [row] = rows(engine)
     assert (row["status"], row["body"], row["failure_code"]) == ("accepted", "good", None)
     with engine.connect() as connection:

@@ -106,9 +106,10 @@ def test_a_rejection_never_touches_a_message_already_stored_under_its_id(engine)
     store_records(engine, "pingbix-in", [], [rejected("r")], NOW)
     before = stored(engine), stored_events(engine)
 
-    store_records(engine, "pingbix-in", [], [rejected("a"), rejected("r", "900")], NOW)
+    outcome = store_records(engine, "pingbix-in", [], [rejected("a"), rejected("r", "900")], NOW)
 
     assert (stored(engine), stored_events(engine)) == before
+    assert (outcome.duplicates, outcome.repeated_rejections) == (2, {"a", "r"})
 
 
 def test_an_id_both_accepted_and_rejected_in_one_batch_is_accepted(engine):
