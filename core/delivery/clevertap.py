@@ -8,7 +8,9 @@ and ``description``; ``delivered`` ones a ``description``; ``clicked`` ones ``ur
 See the research notes, clevertap.md section 3.
 
 Answers: 200 means done, except the records a 200 lists under ``unprocessed`` (CleverTap
-refused them: they are dead, with its reason, and never sent again). 5xx, 408 and 429 mean
+refused them: they are dead, with its reason, and never sent again), and a 200 whose body
+says nothing was processed (``status`` fail or error, or ``processed`` 0, as both revisions
+of CleverTap's error bodies put it): the whole batch is refused. 5xx, 408 and 429 mean
 try again later; any other 4xx (and a redirect, which points at a wrong URL) means the whole
 batch is refused and stays visible as dead.
 """
@@ -114,7 +116,12 @@ def judge_answer(status: int, body: bytes, headers: Mapping[str, str] | None = N
     """What CleverTap's HTTP answer ``status`` with ``body`` means for the batch."""
     text = body[:_ERROR_LIMIT].decode("utf-8", "replace").strip()
     if 200 <= status < 300:
-        return Answer(Judgement.DONE, refused=_unprocessed(body))
+        document = _json(body)
+        if _processed_nothing(document):
+            return Answer(
+                Judgement.DEAD, _clip(f"CleverTap answered HTTP {status} but took nothing: {text}")
+            )
+        return Answer(Judgement.DONE, refused=_unprocessed(document))
     if status >= 500 or status in _RETRY_STATUSES:
         after = retry_after_seconds(
             (headers or {}).get("retry-after", ""), (headers or {}).get("date", "")
@@ -129,11 +136,24 @@ def judge_answer(status: int, body: bytes, headers: Mapping[str, str] | None = N
     return Answer(Judgement.DEAD, _clip(f"CleverTap refused the batch (HTTP {status}): {text}"))
 
 
-def _unprocessed(body: bytes) -> dict[tuple[str | None, str], str]:
+def _json(body: bytes) -> Any:
     try:
-        answer = json.loads(body)
+        return json.loads(body)
     except ValueError:
-        return {}
+        return None
+
+
+def _processed_nothing(answer: Any) -> bool:
+    if not isinstance(answer, dict):
+        return False
+    status = answer.get("status")
+    if isinstance(status, str) and status.strip().lower() in {"fail", "failed", "error"}:
+        return True
+    processed = answer.get("processed")
+    return processed == 0 or processed == "0"
+
+
+def _unprocessed(answer: Any) -> dict[tuple[str | None, str], str]:
     items = answer.get("unprocessed") if isinstance(answer, dict) else None
     if not isinstance(items, list):
         return {}

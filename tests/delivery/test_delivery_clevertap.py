@@ -89,8 +89,8 @@ def test_retry_after_is_read_in_seconds():
 )
 def test_unprocessed_records_of_a_200_are_found_in_any_documented_shape(record):
     body = {
-        "status": "fail",
-        "processed": 0,
+        "status": "partial",
+        "processed": 1,
         "unprocessed": [
             {
                 "status": "fail",
@@ -110,6 +110,24 @@ def test_unprocessed_records_of_a_200_are_found_in_any_documented_shape(record):
     assert dead == {
         1: "CleverTap did not process it (400): Bad Request. Some mandatory parameter was missing"
     }
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"status": "fail", "processed": 0, "unprocessed": [{"code": 400, "record": "<record>"}]},
+        {"status": "error", "message": "Bad request. Some mandatory parameter was missing."},
+        {"status": "success", "processed": "0"},
+    ],
+    ids=["older-fail", "newer-error", "none-processed"],
+)
+def test_a_200_that_says_nothing_was_processed_refuses_the_whole_batch(body):
+    # Marked done, these records would be lost without a trace; dead, operators see them.
+    answer = judge_answer(200, json.dumps(body).encode())
+
+    assert answer.judgement is Judgement.DEAD
+    assert answer.reason is not None
+    assert answer.reason.startswith("CleverTap answered HTTP 200 but took nothing")
 
 
 def test_a_200_whose_body_is_not_json_is_simply_done():

@@ -164,6 +164,20 @@ def test_a_4xx_kills_the_batch_visibly_and_it_is_never_sent_again(engine, ct, ma
     assert all("HTTP 400" in row.last_error for row in relays(engine))
 
 
+def test_a_200_carrying_an_error_body_kills_the_batch_visibly(engine, ct, make_relay):
+    recorder, url = ct
+    finals(engine, delivered=1, failed=1)
+    error = {"status": "error", "message": "Bad request.", "error_code": 400}
+    recorder.answers.append((200, error))
+    relay = make_relay(url)
+
+    first = relay.once()
+
+    assert (first.done, first.dead) == (0, 2)
+    assert all("took nothing" in row.last_error for row in relays(engine))
+    assert relay.once().claimed == 0
+
+
 def test_a_5xx_is_retried_after_the_first_delay_doubling_each_time(engine, ct, make_relay):
     recorder, url = ct
     finals(engine, delivered=1, failed=0)
