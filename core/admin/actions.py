@@ -222,7 +222,7 @@ def cancel_message(
     :raises ValueError: ``code`` is not one CleverTap accepts.
     :raises ActionRefusedError: the message is being sent, with the vendor, or final.
     """
-    if not CLEVERTAP_CODE.match(code):
+    if not CLEVERTAP_CODE.fullmatch(code):
         raise ValueError("code must be a CleverTap failure code, 900 to 920 (there is no 911)")
     with engine.begin() as connection:
         row = _lock_message(connection, pk)

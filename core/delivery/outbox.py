@@ -122,7 +122,7 @@ def enqueue_relay(
         if event == "failed":
             code = (
                 row.failure_code
-                if row.failure_code and CLEVERTAP_CODE.match(row.failure_code)
+                if row.failure_code and CLEVERTAP_CODE.fullmatch(row.failure_code)
                 else OTHER_ERROR
             )
             record = clevertap.failed_record(row.message_id, ts, code, row.failure_description)

@@ -40,7 +40,7 @@ __all__ = [
 ]
 
 #: The codes CleverTap accepts in a ``failed`` record: 900 to 920, without 911.
-CLEVERTAP_CODE = re.compile(r"^9(0\d|1[02-9]|20)$")
+CLEVERTAP_CODE = re.compile(r"9(0\d|1[02-9]|20)")
 OTHER_ERROR = "900"
 #: What a secret is replaced with in stored payloads.
 MASK = "****"
@@ -161,7 +161,7 @@ def normalise(
     # Only failures carry a code. A missing one stays missing (the message keeps any code it
     # has, and CleverTap gets 900 only if it has none); one CleverTap would refuse is 900.
     code = _text(event.code, "code") if kind is EventKind.FAILED else None
-    if code is not None and not CLEVERTAP_CODE.match(code):
+    if code is not None and not CLEVERTAP_CODE.fullmatch(code):
         code = OTHER_ERROR
     return Report(
         vendor_id=vendor_id,

@@ -45,7 +45,7 @@ EXPIRED = "916"
 #: CleverTap's "system error inside the SMS provider": the vendor kept asking us to retry.
 GAVE_UP = "904"
 OTHER_ERROR = "900"
-_CLEVERTAP_CODE = re.compile(r"^9(0\d|1[02-9]|20)$")
+_CLEVERTAP_CODE = re.compile(r"9(0\d|1[02-9]|20)")
 _REASON_LIMIT = 512
 
 
@@ -133,7 +133,9 @@ def decide(
             payload={"from": message.route, "to": fallback, "attempt": message.attempts},
         )
     if result.outcome is Outcome.FAILED:
-        code = result.code if result.code and _CLEVERTAP_CODE.match(result.code) else OTHER_ERROR
+        code = (
+            result.code if result.code and _CLEVERTAP_CODE.fullmatch(result.code) else OTHER_ERROR
+        )
         return _failed(message, code, reason or "the vendor refused the message")
     return _retry(message, result, now, settings=settings, random=random)
 

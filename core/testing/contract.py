@@ -312,7 +312,7 @@ def _assert_hidden(secrets: Sequence[str], **texts: str) -> None:
 
 
 def _assert_valid_failure(result: SendResult) -> None:
-    assert result.code is not None and CLEVERTAP_CODE.match(result.code), (
+    assert result.code is not None and CLEVERTAP_CODE.fullmatch(result.code), (
         f"message {result.message} failed without a CleverTap code (900 to 920, no 911): "
         f"{result.code!r}"
     )
@@ -687,7 +687,7 @@ class PluginContract:
         assert event.vendor_id, "an event without the vendor's id cannot be matched"
         assert event.occurred_at.tzinfo is not None, "occurred_at must be timezone-aware"
         if event.kind is EventKind.FAILED:
-            assert event.code is not None and CLEVERTAP_CODE.match(event.code), (
+            assert event.code is not None and CLEVERTAP_CODE.fullmatch(event.code), (
                 f"a failed event needs a CleverTap code (900 to 920, no 911): {event.code!r}"
             )
 

@@ -10,7 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
 
 from smsgate_pingbix.api import DEFAULT_TIMEZONE
 
-_CLEVERTAP_CODE = re.compile(r"^9(0\d|1[02-9]|20)$")
+_CLEVERTAP_CODE = re.compile(r"9(0\d|1[02-9]|20)")
 
 
 class PingbixOptions(BaseModel):
@@ -64,7 +64,7 @@ class PingbixOptions(BaseModel):
     @field_validator("error_codes")
     @classmethod
     def _clevertap_codes(cls, value: dict[str, str]) -> dict[str, str]:
-        wrong = sorted(key for key, code in value.items() if not _CLEVERTAP_CODE.match(code))
+        wrong = sorted(key for key, code in value.items() if not _CLEVERTAP_CODE.fullmatch(code))
         if wrong:
             raise ValueError(
                 f"the codes for {', '.join(wrong)} are not CleverTap codes; "

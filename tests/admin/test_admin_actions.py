@@ -206,6 +206,9 @@ def test_cancel_gives_up_on_an_unknown_message_and_refuses_a_sent_one(engine):
         actions.cancel_message(engine, message(engine, "m2.").id, now=now, by="test")
     with pytest.raises(ValueError, match="CleverTap failure code"):
         actions.cancel_message(engine, message(engine, "m2.").id, now=now, by="test", code="911")
+    with pytest.raises(ValueError, match="CleverTap failure code"):
+        # CleverTap would get "901\n" as the code.
+        actions.cancel_message(engine, message(engine, "m1.").id, now=now, by="test", code="901\n")
 
 
 def test_a_dead_relay_record_is_queued_again_as_new_or_given_up(engine):

@@ -28,6 +28,7 @@ def event(**fields: Any) -> DeliveryEvent:
         (EventKind.FAILED, "916", "916"),
         (EventKind.FAILED, "911", "900"),
         (EventKind.FAILED, "DND", "900"),
+        (EventKind.FAILED, " 916\n", "916"),
         (EventKind.FAILED, None, None),
         (EventKind.DELIVERED, "916", None),
     ],
