@@ -152,7 +152,9 @@ def classify(
     else:
         kind = EventKind.BUFFERED
     final = kind is not EventKind.BUFFERED
-    occurred_at = (delivered_at if final else None) or received_at or now
+    # ReceivedTime is when Pingbix took the message: a final report without its own time
+    # happened nearer to its arrival than to that.
+    occurred_at = (delivered_at or now) if final else (received_at or now)
     return DeliveryEvent(
         vendor_id=vendor_id,
         kind=kind,

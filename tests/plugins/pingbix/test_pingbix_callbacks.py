@@ -291,3 +291,18 @@ def test_a_missing_time_is_the_time_of_arrival(pingbix, options):
     (event,) = pingbix.parse_callback(get({"Transactionid": "1", "Status": "DELIVRD"}), options)
 
     assert event.occurred_at >= before
+
+
+def test_a_failure_without_its_own_time_is_not_dated_when_pingbix_took_the_message(
+    pingbix, options
+):
+    # ReceivedTime is the send; CleverTap would show the failure hours before it happened.
+    before = datetime.now(UTC)
+    taken = {"Transactionid": "1", "ReceivedTime": "2026-11-25 10:00:00", "DeliveredTime": ""}
+    (failed,) = pingbix.parse_callback(get({**taken, "ErrorCode": "004"}), options)
+    (expired,) = pingbix.parse_callback(get({**taken, "Status": "EXPIRED"}), options)
+    (buffered,) = pingbix.parse_callback(get(taken), options)
+
+    assert failed.occurred_at >= before
+    assert expired.occurred_at >= before
+    assert buffered.occurred_at == datetime(2026, 11, 25, 4, 30, tzinfo=UTC)
