@@ -87,13 +87,39 @@ class VendorRequest:
     files: Mapping[str, tuple[None, str]] | None = None
     json: Any = None
 
+    def __post_init__(self) -> None:
+        # Checked here, in the plugin's own call, where a mistake is a plugin bug and the
+        # batch waits for a later try; in the dispatcher it would strand claimed messages.
+        ids = self.message_ids
+        if not isinstance(ids, Sequence) or isinstance(ids, str) or not ids:
+            raise TypeError(
+                "VendorRequest.message_ids must name the messages it carries (a tuple of "
+                f"OutboundMessage ids), not {ids!r}"[:200]
+            )
+        if any(type(id_) is not int for id_ in ids):
+            raise TypeError(
+                f"VendorRequest.message_ids must be OutboundMessage ids, not {ids!r}"[:200]
+            )
+        object.__setattr__(self, "message_ids", tuple(ids))
+
 
 @dataclass(frozen=True, slots=True)
 class BuiltPayload:
-    """What ``build_payload`` returns: requests to perform, and messages refused up front."""
+    """What ``build_payload`` returns: requests to perform, and messages refused up front.
+
+    A single :class:`VendorRequest` given as ``requests`` is taken as a list of one;
+    anything but requests and results raises ``TypeError`` in the plugin's own call.
+    """
 
     requests: Sequence[VendorRequest] = ()
     refused: Sequence[SendResult] = ()
+
+    def __post_init__(self) -> None:
+        requests: object = self.requests
+        if isinstance(requests, VendorRequest):
+            requests = (requests,)
+        object.__setattr__(self, "requests", _items("requests", requests, VendorRequest))
+        object.__setattr__(self, "refused", _items("refused", self.refused, SendResult))
 
 
 class Outcome(StrEnum):
@@ -119,7 +145,8 @@ class SendResult:
     :param message: the :attr:`OutboundMessage.id` this result is about.
     :param outcome: one of :class:`Outcome` (its text, ``"submitted"``, is taken too).
     :param vendor_id: the vendor's handle for the message (submitted only); a number is
-        kept as its text, as the vendor's reports will carry it.
+        kept as its text, as the vendor's reports will carry it. A submitted result without
+        one becomes :attr:`Outcome.UNKNOWN`: no report could be matched to it.
     :param retry_after: seconds the vendor asked us to wait (``Retry-After``), if any.
     :param code: CleverTap failure code "900" to "920" (failed only).
     :param reason: human-readable reason, shown to operators and sent to CleverTap.
@@ -161,6 +188,11 @@ class SendResult:
             set_field(self, "retry_after", float(wait))
         if self.reason is not None and not isinstance(self.reason, str):
             set_field(self, "reason", str(self.reason))
+        if self.outcome is Outcome.SUBMITTED and not (self.vendor_id or "").strip():
+            # Taken, but no report can ever be matched to it by id: its fate is unknown.
+            set_field(self, "outcome", Outcome.UNKNOWN)
+            set_field(self, "vendor_id", None)
+            set_field(self, "reason", self.reason or "the vendor took it without giving an id")
 
     @classmethod
     def submitted(cls, message: int, vendor_id: str) -> SendResult:
@@ -303,3 +335,16 @@ class SandboxSettings:
     delay: float = 1.0
     seed: int | None = None
     options: Mapping[str, str] = field(default_factory=dict)
+
+
+def _items(name: str, values: object, kind: type[Any]) -> tuple[Any, ...]:
+    if not isinstance(values, Sequence) or isinstance(values, str):
+        raise TypeError(
+            f"BuiltPayload.{name} must be a list of {kind.__name__}, not {type(values).__name__}"
+        )
+    wrong = [value for value in values if not isinstance(value, kind)]
+    if wrong:
+        raise TypeError(
+            f"BuiltPayload.{name} must hold {kind.__name__} objects, not {type(wrong[0]).__name__}"
+        )
+    return tuple(values)

@@ -20,7 +20,7 @@ import itertools
 import threading
 from collections import Counter, deque
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import httpx
@@ -134,6 +134,8 @@ class FakeVendorPlugin:
         #: Build results as a careless author might: the outcome as plain text, and the
         #: vendor's id as the number its JSON held.
         self.plain_values = False
+        #: Describe the requests as plain dicts instead of VendorRequest objects.
+        self.requests_as_dicts = False
 
     @hookimpl
     def options_model(self) -> type[BaseModel]:
@@ -165,6 +167,8 @@ class FakeVendorPlugin:
         ]
         if self.duplicate_first and requests:
             requests.append(requests[0])
+        if self.requests_as_dicts:
+            return BuiltPayload(requests=[asdict(r) for r in requests], refused=refused)  # type: ignore[misc]
         return BuiltPayload(requests=requests, refused=refused)
 
     @hookimpl

@@ -248,6 +248,22 @@ def test_a_plugin_raising_in_build_payload_retries_the_whole_group(
     assert rig.dispatch().submitted == 3
 
 
+def test_a_payload_of_something_but_requests_waits_for_a_later_try_not_unknown(
+    make_rig: RigFactory, caplog: pytest.LogCaptureFixture
+) -> None:
+    # Nothing was sent: the messages must not end "unknown" when the lease runs out.
+    rig = make_rig()
+    rig.accept(texts(2))
+    rig.plugin.requests_as_dicts = True
+
+    report = rig.dispatch()
+
+    assert report.retried == 2
+    assert {message(rig.engine, f"m{i}").status for i in range(2)} == {MessageStatus.ACCEPTED}
+    assert "BuiltPayload.requests must hold VendorRequest objects, not dict" in caplog.text
+    assert rig.vendor.requests == []
+
+
 def test_a_plugin_raising_in_send_batch_makes_every_message_unknown(
     make_rig: RigFactory,
 ) -> None:
