@@ -91,7 +91,8 @@ def test_a_rejected_record_sent_again_counts_as_one_failed_message(server):
     samples = scrape(server)
 
     nick = {"nickname": "pingbix-in"}
-    assert value(samples, "smsgate_intake_records_total", outcome="rejected", **nick) == 3
+    assert value(samples, "smsgate_intake_records_total", outcome="rejected", **nick) == 1
+    assert value(samples, "smsgate_intake_records_total", outcome="duplicate", **nick) == 2
     assert value(samples, "smsgate_messages_total", status="failed", **nick) == 1
 
 
