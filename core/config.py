@@ -40,7 +40,7 @@ from smsgate.admin.durations import format_duration, parse_duration
 from smsgate.delivery.settings import DeliverySettings
 from smsgate.dispatch.settings import DispatchSettings
 from smsgate.errors import ConfigError, PluginError
-from smsgate.plugins import PluginSet, VendorPlugin
+from smsgate.plugins import REQUIRED_HOOKS, PluginSet, VendorPlugin
 
 DEFAULT_PATH = "smsgate.toml"
 ENV_VAR = "SMSGATE_CONFIG"
@@ -454,12 +454,16 @@ class _Check:
         if not isinstance(options, dict):
             return plugin, None, "invalid options"  # reported by the provider's own check
         try:
-            return plugin, model.model_validate(options), None
+            checked = model.model_validate(options)
         except ValidationError as exc:
             self.report(exc, (*where, "options"), model)
             return plugin, None, "invalid options"
         except Exception as exc:  # noqa: BLE001 - a plugin's validator is the plugin's bug
             return plugin, None, f"plugin {name!r} raised {type(exc).__name__} checking options"
+        missing = [hook for hook in REQUIRED_HOOKS if hook not in plugin.hooks]
+        if missing:
+            return plugin, None, f"plugin {name!r} does not implement {', '.join(missing)}"
+        return plugin, checked, None
 
     def fallback(self, nickname: str, raw: Mapping[str, Any], nicknames: Sequence[str]) -> None:
         fallback = raw.get("fallback")

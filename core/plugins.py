@@ -43,6 +43,9 @@ HOOK_NAMES = (
     "lookup_status",
     "sandbox_app",
 )
+#: The hooks without which a nickname cannot send or hear back: a plugin missing one leaves
+#: its nicknames unavailable, as a broken one does.
+REQUIRED_HOOKS = ("build_payload", "send_batch", "parse_callback")
 
 
 @dataclass(frozen=True, slots=True)

@@ -315,9 +315,15 @@ def test_provider_of_a_broken_plugin_is_marked_broken_and_the_file_stays_valid(
     tmp_path: Path, install_plugin
 ):
     install_plugin("crashing", "raise ImportError('no module named vendor_sdk')\n")
-    plugins = load_plugins(extra={"odd": _WrongTypes()})
+    plugins = load_plugins(extra={"odd": _WrongTypes(), "half": _OnlyCallbacks()})
     text = ""
-    for nickname, plugin in [("one", "crashing"), ("two", "odd"), ("three", "example_provider")]:
+    providers = [
+        ("one", "crashing"),
+        ("two", "odd"),
+        ("three", "example_provider"),
+        ("four", "half"),
+    ]
+    for nickname, plugin in providers:
         text += textwrap.dedent(
             f"""
             [providers.{nickname}]
@@ -339,5 +345,13 @@ def test_provider_of_a_broken_plugin_is_marked_broken_and_the_file_stays_valid(
     assert config.broken == {
         "one": "plugin 'crashing' failed to import: ImportError: no module named vendor_sdk",
         "two": "plugin 'odd': options_model returned dict, not a pydantic model class",
+        # It could never send: accepting CleverTap's messages for it would strand them.
+        "four": "plugin 'half' does not implement build_payload, send_batch",
     }
     assert config.providers["three"].broken is None
+
+
+class _OnlyCallbacks:
+    @hookimpl
+    def parse_callback(self, request: CallbackRequest, options: BaseModel) -> list[DeliveryEvent]:
+        return []

@@ -10,12 +10,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from smsgate.errors import PluginError
-from smsgate.plugins import PluginInfo, PluginSet
+from smsgate.plugins import REQUIRED_HOOKS, PluginInfo, PluginSet
 
-__all__ = ["REQUIRED_HOOKS", "PluginHealth", "describe", "health_of"]
+__all__ = ["PluginHealth", "describe", "health_of"]
 
 #: The hooks without which a plugin cannot serve a nickname.
-REQUIRED_HOOKS = ("build_payload", "send_batch", "parse_callback")
 
 
 @dataclass(frozen=True, slots=True)

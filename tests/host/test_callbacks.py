@@ -12,7 +12,7 @@ import pytest
 import sqlalchemy as sa
 from conftest import CALLBACK_TOKEN, TOKEN, ServerThread
 
-from smsgate import CallbackError, hookimpl
+from smsgate import BuiltPayload, CallbackError, hookimpl
 from smsgate.config import load_config
 from smsgate.host.app import create_app
 from smsgate.plugins import load_plugins
@@ -231,25 +231,37 @@ def test_a_nul_in_the_transaction_id_is_a_400_that_changes_nothing(server, engin
     assert status_of(engine, "m1.") == "submitted"
 
 
-class _Raising:
+class _SendsNothing:
+    """The send hooks every plugin needs, so that only parse_callback is on trial."""
+
+    @hookimpl
+    def build_payload(self, messages, options):
+        return BuiltPayload()
+
+    @hookimpl
+    async def send_batch(self, requests, client, options, progress):
+        return []
+
+
+class _Raising(_SendsNothing):
     @hookimpl
     def parse_callback(self, request, options):
         raise KeyError("Transactionid")
 
 
-class _Refusing:
+class _Refusing(_SendsNothing):
     @hookimpl
     def parse_callback(self, request, options):
         raise CallbackError(f"signature mismatch for {CALLBACK_TOKEN}")
 
 
-class _Garbage:
+class _Garbage(_SendsNothing):
     @hookimpl
     def parse_callback(self, request, options):
         return ["not an event"]
 
 
-class _Misspelt:
+class _Misspelt(_SendsNothing):
     @hookimpl
     def parse_callbacks(self, request, options):
         return []
