@@ -1,6 +1,6 @@
 """The contract suite fails a plugin that breaks the contract, and names what it broke.
 
-A careless plugin (example_provider with four classic mistakes) is installed under its own
+A careless plugin (example_provider with five classic mistakes) is installed under its own
 entry point and the contract is run on it in a pytest subprocess, as a plugin author runs it.
 """
 
@@ -32,7 +32,11 @@ CARELESS = """
 
     @hookimpl
     def build_payload(messages, options):
-        return good.build_payload(messages, options)
+        built = good.build_payload(messages, options)
+        for request in built.requests:  # mistake 5: the DLT template id is dropped
+            for item in request.json["messages"]:
+                item.pop("template_id", None)
+        return built
 
 
     @hookimpl
@@ -144,8 +148,10 @@ def test_the_contract_names_each_broken_promise_of_a_careless_plugin(tmp_path, i
         "test_an_empty_request_is_refused_or_gives_no_events[GET]",
         "test_an_empty_request_is_refused_or_gives_no_events[POST]",
         "test_a_truncated_report_is_refused",
+        "test_dlt_template_id_reaches_the_vendor",
     }  # fmt: skip
     assert "a secret of the options appears in results" in done.stdout
+    assert "the DLT template id of message 3 is not in its request" in done.stdout
     assert "http-500: message 1 is retry, expected unknown (no answer; sending again)" in (
         done.stdout
     )
