@@ -115,9 +115,15 @@ class ActionRefusedError(SmsgateError):
 
 
 class RequestError(SmsgateError):
-    """An HTTP request to one of our endpoints is refused with ``status_code``."""
+    """An HTTP request to one of our endpoints is refused with ``status_code``.
 
-    def __init__(self, status_code: int, message: str) -> None:
+    ``headers`` go with the answer (``Allow`` with a 405, say).
+    """
+
+    def __init__(
+        self, status_code: int, message: str, *, headers: dict[str, str] | None = None
+    ) -> None:
         self.status_code = status_code
         self.message = message
+        self.headers = headers or {}
         super().__init__(message)

@@ -136,9 +136,11 @@ async def _request_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, RequestError)
     # The rest of a body too large or too slow is not waited for: the connection goes with
     # the answer, or a client trickling bytes would keep its socket and its slot.
-    close = {"Connection": "close"} if exc.status_code in (408, 413) else None
+    headers = dict(exc.headers)
+    if exc.status_code in (408, 413):
+        headers["Connection"] = "close"
     return JSONResponse(
-        {"error": hide_secrets(exc.message)}, status_code=exc.status_code, headers=close
+        {"error": hide_secrets(exc.message)}, status_code=exc.status_code, headers=headers
     )
 
 

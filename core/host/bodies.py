@@ -26,8 +26,16 @@ MAX_FIELDS = 1000
 async def read_body(request: Request, limit: int, *, deadline: float) -> bytes:
     """The whole body, or a 413 as soon as it grows past ``limit`` bytes.
 
+    A body in a content coding (gzip, br …) is a 415: none is supported.
+
     :param deadline: seconds the whole body may take to arrive; then a 408.
     """
+    coding = request.headers.get("content-encoding", "").strip().lower()
+    if coding not in ("", "identity"):
+        # Read as it is, a compressed body is garbage ("not UTF-8") or, worse, taken as text.
+        raise RequestError(
+            415, f"content coding {coding[:40]!r} is not supported; send the body uncompressed"
+        )
     declared = request.headers.get("content-length")
     # A declared size over the limit is refused before a byte of the body is read.
     if declared is not None and declared.isdigit() and int(declared) > limit:

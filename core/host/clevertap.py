@@ -41,7 +41,9 @@ async def send(request: Request) -> Answer:
     gateway.working_provider(provider)
     if request.method == "HEAD":
         # Starlette routes HEAD with GET; a send whose answer nobody can read is refused.
-        raise RequestError(405, "use GET or POST to send; HEAD sends nothing")
+        raise RequestError(
+            405, "use GET or POST to send; HEAD sends nothing", headers={"Allow": "GET, POST"}
+        )
     settings = gateway.config.settings.gateway
     decode = await _decoder(request, settings.max_body_bytes, settings.body_timeout)
     # Decoding, checking and storing are CPU and database work: keep them off the event loop.

@@ -4,6 +4,7 @@ and nothing already stored changes. Never a 500."""
 from __future__ import annotations
 
 import base64
+import gzip
 import json
 import shutil
 from collections.abc import Iterator
@@ -194,6 +195,13 @@ CASES: dict[str, Bad] = {
     "text-plain": Bad(415, "text/plain", b"to=1", headers={"content-type": "text/plain"}),
     "no-content-type": Bad(415, "(none)", b'{"to": "1"}', headers={}),
     "xml": Bad(415, "application/xml", b"<to>1</to>", headers={"content-type": "application/xml"}),
+    "gzip-body": Bad(
+        415,
+        "content coding 'gzip' is not supported; send the body uncompressed",
+        gzip.compress(record()),
+        headers={**JSON, "content-encoding": "gzip"},
+    ),
+    "brotli-claimed": Bad(415, "'br'", record(), headers={**JSON, "content-encoding": "br"}),
     "invalid-utf8-form": Bad(
         400,
         "form body is not valid UTF-8",
@@ -303,4 +311,14 @@ def test_bad_input_gets_its_status_and_an_error_and_changes_nothing(
         assert answer.json()["accepted"] == 0
     if case.rejected is not None:
         assert case.rejected in answer.json()["rejected"][0]["error"]
+    assert snapshot(engine) == existing
+
+
+def test_head_is_refused_saying_which_methods_send(
+    http: httpx.Client, gateway: ServerThread, engine: sa.Engine, existing: Any
+) -> None:
+    answer = http.head(f"{gateway.url}/clevertap/pingbix-in", headers=AUTH)
+
+    assert answer.status_code == 405
+    assert answer.headers["allow"] == "GET, POST"
     assert snapshot(engine) == existing
