@@ -11,7 +11,7 @@ from conftest import CALLBACK_TOKEN, TOKEN
 from delivery_helpers import FakeClock, relayed
 from message_builders import START, accept, dispatch, message, relays
 
-from smsgate import DeliveryEvent, EventKind, hookimpl
+from smsgate import BuiltPayload, DeliveryEvent, EventKind, hookimpl
 from smsgate.config import load_config
 from smsgate.delivery import DeliveryWorkers
 from smsgate.delivery.lookup import claim_lookups, stale_messages
@@ -84,6 +84,18 @@ class Vendor:
         self.known = known or {}
         self.broken = broken
         self.asked: list[list[str]] = []
+
+    @hookimpl
+    def build_payload(self, messages, options):
+        return BuiltPayload()
+
+    @hookimpl
+    async def send_batch(self, requests, client, options, progress):
+        return []
+
+    @hookimpl
+    def parse_callback(self, request, options):
+        return []
 
     @hookimpl
     def lookup_status(self, messages, client, options):

@@ -30,7 +30,15 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
-from smsgate import BuiltPayload, OutboundMessage, SendResult, VendorRequest, hookimpl
+from smsgate import (
+    BuiltPayload,
+    CallbackRequest,
+    DeliveryEvent,
+    OutboundMessage,
+    SendResult,
+    VendorRequest,
+    hookimpl,
+)
 from smsgate.http import send_each
 
 
@@ -197,6 +205,13 @@ class FakeVendorPlugin:
                 for r in results
             ]
         return results[:1] if self.return_only_first else results
+
+    @hookimpl
+    def parse_callback(
+        self, request: CallbackRequest, options: FakeVendorOptions
+    ) -> list[DeliveryEvent]:
+        """The fake vendor sends no delivery reports; the dispatch tests need none."""
+        return []
 
     async def _send(
         self, request: VendorRequest, client: httpx.AsyncClient, options: FakeVendorOptions
