@@ -102,13 +102,22 @@ def observe(
 def settled(engine: sa.Engine, vendor_url: str, *, reports: bool = True) -> bool:
     """Whether the run is over: every message settled and, with ``reports``, every report the
     vendor took pushed, matched where it can be, and relayed."""
+    taken: set[str] | None = None
     if reports:
         log = httpx.get(f"{vendor_url}/sandbox/requests", timeout=30).json()["requests"]
         pushed = httpx.get(f"{vendor_url}/sandbox/dlrs", timeout=30).json()["dlrs"]
-        if len(pushed) < sum(1 for request in log if request["accepted"]):
+        taken = {request["transactionId"] for request in log if request["accepted"]}
+        if len(pushed) < len(taken):
             return False
     # Read after the vendor: a report it counts as pushed is committed here by then.
     with engine.connect() as connection:
+        if taken is not None:
+            # A message sent after the vendor's log was read has no report counted yet.
+            submitted = connection.execute(
+                sa.select(MESSAGES.c.vendor_id).where(MESSAGES.c.vendor_id.is_not(None))
+            ).scalars()
+            if not set(submitted) <= taken:
+                return False
         unsettled = connection.execute(
             sa.select(sa.func.count()).select_from(MESSAGES).where(MESSAGES.c.status.in_(UNSETTLED))
         ).scalar_one()
