@@ -124,7 +124,7 @@ class VendorPlugin:
         except Exception as exc:
             raise self._bug("send_batch", exc) from exc
         if checked is None or not all(isinstance(result, SendResult) for result in checked):
-            raise self._wrong_type("send_batch", results, "a sequence of SendResult")
+            raise self._wrong_type("send_batch", results, "a sequence of SendResult", checked)
         return checked
 
     def parse_callback(self, request: CallbackRequest, options: BaseModel) -> list[DeliveryEvent]:
@@ -138,7 +138,7 @@ class VendorPlugin:
         except Exception as exc:
             raise self._bug("parse_callback", exc) from exc
         if checked is None or not all(isinstance(event, DeliveryEvent) for event in checked):
-            raise self._wrong_type("parse_callback", events, "a sequence of DeliveryEvent")
+            raise self._wrong_type("parse_callback", events, "a sequence of DeliveryEvent", checked)
         return checked
 
     async def lookup_status(
@@ -158,7 +158,7 @@ class VendorPlugin:
         except Exception as exc:
             raise self._bug("lookup_status", exc) from exc
         if checked is None or not all(isinstance(event, DeliveryEvent) for event in checked):
-            raise self._wrong_type("lookup_status", events, "a sequence of DeliveryEvent")
+            raise self._wrong_type("lookup_status", events, "a sequence of DeliveryEvent", checked)
         return checked
 
     def _implements(self, hook: str) -> bool:
@@ -206,9 +206,15 @@ class VendorPlugin:
             f"plugin {self.name!r} raised {type(exc).__name__} in {hook}", plugin=self.name
         )
 
-    def _wrong_type(self, hook: str, value: Any, expected: str) -> PluginHookError:
+    def _wrong_type(
+        self, hook: str, value: Any, expected: str, items: list[Any] | None = None
+    ) -> PluginHookError:
+        returned = type(value).__name__
+        if items is not None:
+            # The sequence is fine; name what is wrong inside it.
+            returned += f" of {', '.join(sorted({type(item).__name__ for item in items}))}"
         error = PluginHookError(
-            f"plugin {self.name!r}: {hook} returned {type(value).__name__}, not {expected}",
+            f"plugin {self.name!r}: {hook} returned {returned}, not {expected}",
             plugin=self.name,
         )
         logger.error("%s (a plugin bug)", error)

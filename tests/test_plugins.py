@@ -294,7 +294,7 @@ def test_hook_returning_the_wrong_type_becomes_plugin_hook_error_and_is_logged(c
             plugin.options_model()
         with pytest.raises(PluginHookError, match="build_payload returned dict, not BuiltPayl"):
             plugin.build_payload([MESSAGE], NO_OPTIONS)
-        with pytest.raises(PluginHookError, match="send_batch returned list, not a sequence"):
+        with pytest.raises(PluginHookError, match="send_batch returned list of str, not a seque"):
             _send(plugin)
         with pytest.raises(PluginHookError, match="parse_callback returned NoneType, not a se"):
             plugin.parse_callback(CALLBACK, NO_OPTIONS)

@@ -303,7 +303,7 @@ class Dispatcher:
                 None,
             )
         claimed = {m.id for m in messages}
-        requests, carried = _checked_requests(sender.name, payload.requests, claimed)
+        requests, carried = _checked_requests(sender, payload.requests, claimed)
         results: dict[int, SendResult] = {}
         for refused in payload.refused:
             if refused.message in claimed and refused.message not in carried:
@@ -530,7 +530,7 @@ async def _finish_even_if_cancelled(
 
 
 def _checked_requests(
-    plugin: str, requests: Sequence[VendorRequest], claimed: set[int]
+    sender: _Sender, requests: Sequence[VendorRequest], claimed: set[int]
 ) -> tuple[list[VendorRequest], set[int]]:
     """The requests that are safe to perform, and the messages they carry.
 
@@ -542,15 +542,21 @@ def _checked_requests(
     carried: set[int] = set()
     for request in requests:
         ids = set(request.message_ids)
-        if ids <= claimed and not ids & carried and ids:
+        strangers, repeats = sorted(ids - claimed), sorted(ids & carried)
+        if not strangers and not repeats:
             kept.append(request)
             carried |= ids
-        else:
-            logger.error(
-                "plugin %r built a request for messages %s outside its batch or twice; not sent",
-                plugin,
-                sorted(ids - claimed) or sorted(ids & carried),
-            )
+            continue
+        waiting = sorted(ids & claimed - carried)
+        logger.error(
+            "plugin %r (for %r) built a request naming %s; not sent%s (a plugin bug)",
+            sender.plugin.name,
+            sender.name,
+            f"messages {strangers} not in its batch"
+            if strangers
+            else f"messages {repeats} that an earlier request already carries",
+            f"; messages {waiting} wait for a later try" if waiting else "",
+        )
     return kept, carried
 
 

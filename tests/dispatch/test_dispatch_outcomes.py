@@ -464,4 +464,4 @@ def test_a_plugin_that_builds_a_request_twice_sends_it_once(
 
     assert report.submitted == 2
     assert rig.vendor.received() == {"m0": 1, "m1": 1}
-    assert "outside its batch or twice" in caplog.text
+    assert "that an earlier request already carries; not sent (a plugin bug)" in caplog.text

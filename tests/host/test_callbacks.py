@@ -301,7 +301,7 @@ clevertap_callback_url = "http://127.0.0.1:9/sms/generic?account=TEST"
             _Garbage(),
             400,
             "the report cannot be read: plugin 'custom': parse_callback returned "
-            "list, not a sequence of DeliveryEvent",
+            "list of str, not a sequence of DeliveryEvent",
         ),
         (_Misspelt(), 503, None),
     ],
