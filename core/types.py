@@ -278,7 +278,8 @@ class DeliveryEvent:
     :param code: CleverTap failure code "900" to "920" (failed only).
     :param description: the vendor's words for the status.
     :param vendor_status: the vendor's status value as sent (``DELIVRD``, ``UNDELIV`` …).
-    :param url: the original URL (clicked only).
+    :param url: the original URL (clicked only). CleverTap needs a URL with every click: a
+        click with neither this nor ``short_url`` is kept on the message but not relayed.
     :param short_url: the short URL that was clicked (clicked only).
     :param incoming_text: the reply text (replied only).
     :param to_phone: our number the user replied to (replied only).
