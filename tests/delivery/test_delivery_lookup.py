@@ -10,8 +10,9 @@ import pytest
 from conftest import CALLBACK_TOKEN, TOKEN
 from delivery_helpers import FakeClock, relayed
 from message_builders import START, accept, dispatch, message, relays
+from stub_plugins import SendsNothing
 
-from smsgate import BuiltPayload, DeliveryEvent, EventKind, hookimpl
+from smsgate import DeliveryEvent, EventKind, hookimpl
 from smsgate.config import load_config
 from smsgate.delivery import DeliveryWorkers
 from smsgate.delivery.lookup import claim_lookups, stale_messages
@@ -77,21 +78,13 @@ def test_stale_messages_can_leave_out_the_unknown_ones_so_that_they_do_not_crowd
     assert [s.message_id for s in submitted] == ["old."]
 
 
-class Vendor:
+class Vendor(SendsNothing):
     """A plugin whose vendor knows the fate of some transactions."""
 
     def __init__(self, known: dict[str, EventKind] | None = None, broken: bool = False) -> None:
         self.known = known or {}
         self.broken = broken
         self.asked: list[list[str]] = []
-
-    @hookimpl
-    def build_payload(self, messages, options):
-        return BuiltPayload()
-
-    @hookimpl
-    async def send_batch(self, requests, client, options, progress):
-        return []
 
     @hookimpl
     def parse_callback(self, request, options):

@@ -12,7 +12,7 @@ import pytest
 import sqlalchemy as sa
 from conftest import CALLBACK_TOKEN, TOKEN, ServerThread
 
-from smsgate import BuiltPayload, CallbackError, hookimpl
+from smsgate import CallbackError, hookimpl
 from smsgate.config import load_config
 from smsgate.host.app import create_app
 from smsgate.plugins import load_plugins
@@ -21,6 +21,7 @@ from smsgate.storage.models import DeliveryInbox, Message, MessageEvent
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "delivery"))
 from delivery_helpers import write_config
 from message_builders import NICK, accept, dispatch
+from stub_plugins import SendsNothing
 
 MESSAGES = Message.__table__  # type: ignore[attr-defined]
 EVENTS = MessageEvent.__table__  # type: ignore[attr-defined]
@@ -231,37 +232,25 @@ def test_a_nul_in_the_transaction_id_is_a_400_that_changes_nothing(server, engin
     assert status_of(engine, "m1.") == "submitted"
 
 
-class _SendsNothing:
-    """The send hooks every plugin needs, so that only parse_callback is on trial."""
-
-    @hookimpl
-    def build_payload(self, messages, options):
-        return BuiltPayload()
-
-    @hookimpl
-    async def send_batch(self, requests, client, options, progress):
-        return []
-
-
-class _Raising(_SendsNothing):
+class _Raising(SendsNothing):
     @hookimpl
     def parse_callback(self, request, options):
         raise KeyError("Transactionid")
 
 
-class _Refusing(_SendsNothing):
+class _Refusing(SendsNothing):
     @hookimpl
     def parse_callback(self, request, options):
         raise CallbackError(f"signature mismatch for {CALLBACK_TOKEN}")
 
 
-class _Garbage(_SendsNothing):
+class _Garbage(SendsNothing):
     @hookimpl
     def parse_callback(self, request, options):
         return ["not an event"]
 
 
-class _Misspelt(_SendsNothing):
+class _Misspelt(SendsNothing):
     @hookimpl
     def parse_callbacks(self, request, options):
         return []
