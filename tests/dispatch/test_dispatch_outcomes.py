@@ -231,37 +231,30 @@ def test_a_retry_due_after_the_validity_fails_with_916_now(make_rig: RigFactory)
     assert (row.status, row.failure_code) == (MessageStatus.FAILED, "916")
 
 
-def test_a_plugin_raising_in_build_payload_retries_the_whole_group(
-    make_rig: RigFactory, caplog: pytest.LogCaptureFixture
+@pytest.mark.parametrize(
+    ("mistake", "logged"),
+    [
+        ("raise_in_build", "build_payload bug"),
+        # Not a request: caught as it is built, not when the lease runs out as "unknown".
+        ("requests_as_dicts", "BuiltPayload.requests must hold VendorRequest objects, not dict"),
+    ],
+)
+def test_a_plugin_failing_to_build_its_requests_retries_the_whole_group(
+    make_rig: RigFactory, caplog: pytest.LogCaptureFixture, mistake: str, logged: str
 ) -> None:
     rig = make_rig()
     rig.accept(texts(3))
-    rig.plugin.raise_in_build = True
+    setattr(rig.plugin, mistake, True)
 
     report = rig.dispatch()
 
     assert report.retried == 3
     assert {message(rig.engine, f"m{i}").status for i in range(3)} == {MessageStatus.ACCEPTED}
-    assert "build_payload" in caplog.text
-    rig.plugin.raise_in_build = False
+    assert logged in caplog.text
+    assert rig.vendor.requests == []
+    setattr(rig.plugin, mistake, False)
     rig.clock.advance(10)
     assert rig.dispatch().submitted == 3
-
-
-def test_a_payload_of_something_but_requests_waits_for_a_later_try_not_unknown(
-    make_rig: RigFactory, caplog: pytest.LogCaptureFixture
-) -> None:
-    # Nothing was sent: the messages must not end "unknown" when the lease runs out.
-    rig = make_rig()
-    rig.accept(texts(2))
-    rig.plugin.requests_as_dicts = True
-
-    report = rig.dispatch()
-
-    assert report.retried == 2
-    assert {message(rig.engine, f"m{i}").status for i in range(2)} == {MessageStatus.ACCEPTED}
-    assert "BuiltPayload.requests must hold VendorRequest objects, not dict" in caplog.text
-    assert rig.vendor.requests == []
 
 
 def test_a_plugin_raising_in_send_batch_makes_every_message_unknown(
