@@ -96,7 +96,7 @@ async def send_batch(
 
     - :meth:`SendResult.submitted` with the vendor's id when it accepted the message;
     - :meth:`SendResult.retry` when the request certainly did not take effect: connection
-      refused, DNS failure, 429, 502, 503, 504 (pass ``retry_after`` from ``Retry-After``);
+      refused, DNS failure, 429, 502, 503 (pass ``retry_after`` from ``Retry-After``);
     - :meth:`SendResult.failed` with a CleverTap code for a definite refusal (other 4xx,
       invalid number, DLT rejection); set ``vendor_unusable`` for bad credentials or no
       balance, which stop the whole vendor;

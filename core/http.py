@@ -49,8 +49,10 @@ __all__ = [
 ]
 
 #: HTTP statuses that say the request was not processed and may be sent again. 408 is the
-#: server giving up on reading the request, so it cannot have acted on it either.
-RETRY_STATUSES = frozenset({408, 429, 502, 503, 504})
+#: server giving up on reading the request, so it cannot have acted on it either. 504 is not
+#: here: it is a proxy giving up on waiting for the vendor, which may have taken the message
+#: meanwhile, as after our own read timeout.
+RETRY_STATUSES = frozenset({408, 429, 502, 503})
 #: HTTP statuses that say the account, not the message, is refused.
 UNUSABLE_STATUSES = frozenset({401, 403})
 #: httpx errors raised before any byte of the request can have reached the server.
@@ -75,7 +77,8 @@ class StatusClass(StrEnum):
     REDIRECT = "redirect"
     #: Another 4xx: the request is refused (``failed``).
     REFUSED = "refused"
-    #: Another 5xx (or a status outside 200-599): it may have been taken (``unknown``).
+    #: Another 5xx, 504 included (or a status outside 200-599): it may have been taken
+    #: (``unknown``).
     SERVER_ERROR = "server_error"
 
 

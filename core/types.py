@@ -127,7 +127,7 @@ class Outcome(StrEnum):
 
     #: The vendor accepted it; ``vendor_id`` identifies it in later reports.
     SUBMITTED = "submitted"
-    #: It certainly did not reach the vendor (refused connection, 429, 502/503/504): try again.
+    #: It certainly did not reach the vendor (refused connection, 429, 502/503): try again.
     RETRY = "retry"
     #: The vendor refused it for good; ``code`` says why in CleverTap's terms.
     FAILED = "failed"

@@ -112,7 +112,7 @@ def test_an_http_date_is_read_in_utc_and_garbage_is_none():
         (500, StatusClass.SERVER_ERROR),
         (502, StatusClass.BUSY),
         (503, StatusClass.BUSY),
-        (504, StatusClass.BUSY),
+        (504, StatusClass.SERVER_ERROR),
         (599, StatusClass.SERVER_ERROR),
     ],
 )

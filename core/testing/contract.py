@@ -43,7 +43,7 @@ calls a plugin):
   message exactly once: in one request, or refused with a CleverTap code;
 - ``send_batch`` returns exactly one result per message and classifies every kind of answer
   into the right outcome: accepted, 400, 401/403, 429 with and without ``Retry-After``,
-  502/503/504, 500, an unreadable 2xx, refused connections, connect and read timeouts and a
+  502/503, 504 and 500, an unreadable 2xx, refused connections, connect and read timeouts and a
   dropped connection (faults are simulated with :class:`httpx.MockTransport`; vendor
   traffic itself belongs in cassettes), and tells ``progress``, if it reports progress, only
   what it returns;
@@ -227,7 +227,7 @@ FAULTS: tuple[Fault, ...] = (
     Fault("http-429", _answer(429), _RETRY),
     Fault("http-502", _answer(502), _RETRY),
     Fault("http-503-retry-after", _answer(503, **{"Retry-After": "3"}), _RETRY, retry_after=3),
-    Fault("http-504", _answer(504), _RETRY),
+    Fault("http-504", _answer(504), _UNKNOWN),
     Fault("http-500", _answer(500), _UNKNOWN),
     Fault("http-200-unreadable", _unreadable, _UNKNOWN),
     Fault("connection-refused", _raising(httpx.ConnectError), _RETRY),

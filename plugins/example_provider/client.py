@@ -2,8 +2,8 @@
 
 **What a contributor changes here:** :func:`judge_response`, how the vendor's answers are
 read. Keep the line this module draws: if a request certainly did not reach the vendor
-(refused connection, connect timeout, 429, 502, 503, 504), its messages are retried; if it
-may have (read timeout, dropped connection, 500, an answer that cannot be read), their fate
+(refused connection, connect timeout, 429, 502, 503), its messages are retried; if it
+may have (read timeout, dropped connection, 500, 504, an answer that cannot be read), their fate
 is *unknown* and smsgate never sends them again blindly. :mod:`smsgate.http` draws the part
 of that line no vendor changes (which errors mean the request never left, what each class
 of HTTP status means, ``Retry-After``); this module reads what is the vendor's own. Keep the
@@ -18,10 +18,10 @@ answer                                      outcome of each message of the reque
 2xx, no result for it, or not JSON          unknown
 401, 403, 402, or an unusable error code    retry, ``vendor_unusable`` (the account, not
                                             the message, is refused)
-408, 429, 502, 503, 504                     retry, after ``Retry-After`` when given
+408, 429, 502, 503                          retry, after ``Retry-After`` when given
 3xx (redirects are not followed)            retry, ``vendor_unusable`` (fix ``base_url``)
 other 4xx                                   failed 900 with the vendor's message
-other 5xx                                   unknown
+other 5xx (504 too)                         unknown
 connection refused, connect/pool timeout    retry
 read/write timeout, connection dropped      unknown
 ==========================================  ================================================

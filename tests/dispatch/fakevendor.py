@@ -8,7 +8,7 @@ counts every send per reference and answers as scripted by the test:
   when the text contains ``[invalid]``; 401 for a key in ``bad_keys``; 402 for a key in
   ``broke_keys``; or the next scripted fault (any status, ``Retry-After``, a delay).
 
-The plugin maps answers the way the hook spec asks: connection refused, 429 and 502-504 are
+The plugin maps answers the way the hook spec asks: connection refused, 429, 502 and 503 are
 retry (with ``Retry-After``), 500 and a read timeout are unknown, 401 is failed and 402 is
 retry, both marked ``vendor_unusable``; other 4xx fail with 900.
 """
@@ -231,7 +231,7 @@ class FakeVendorPlugin:
             return SendResult.unknown(pk, f"no answer: {type(exc).__name__}")
         status = response.status_code
         retry_after = response.headers.get("retry-after")
-        if status in (429, 502, 503, 504):
+        if status in (429, 502, 503):
             seconds = float(retry_after) if retry_after else None
             return SendResult.retry(pk, f"vendor said {status}", retry_after=seconds)
         if status == 401:

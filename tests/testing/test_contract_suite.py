@@ -136,7 +136,10 @@ def test_the_contract_names_each_broken_promise_of_a_careless_plugin(tmp_path, i
         "test_send_batch_classifies_the_vendors_answer[http-400]",
         *(
             f"test_send_batch_classifies_the_vendors_answer[{fault}]"
-            for fault in ("http-500", "http-200-unreadable", "read-timeout", "connection-dropped")
+            for fault in (
+                "http-500", "http-504", "http-200-unreadable", "read-timeout",
+                "connection-dropped",
+            )
         ),
         *(
             f"test_garbage_is_refused_with_a_callback_error[{name}]"
