@@ -236,11 +236,29 @@ class Refusal:
 
 #: Error reasons, matched in order as regular expressions against the lower-cased
 #: :attr:`Reply.REASON`. Pingbix's exact wording is unknown, so each rule catches the
-#: phrasings these platforms commonly use rather than one string; the first match wins,
-#: which is why account and balance problems come before "invalid <field>" ones.
+#: phrasings these platforms commonly use rather than one string; the first match wins:
+#: throttling, then what names one message's DLT registration, then the account's
+#: credentials, state and balance, then "try again", then the number and the content.
 ERROR_RULES: Final[tuple[tuple[re.Pattern[str], Refusal], ...]] = tuple(
     (re.compile(pattern), refusal)
     for pattern, refusal in (
+        (
+            r"too many|rate limit|throttl",
+            Refusal(Verdict.RETRY, "900", "Pingbix asked to try again later"),
+        ),
+        # What names one message's sender, entity, template or consent comes before the
+        # account and "try again" words: "Sender ID is blocked for this account" refuses that
+        # sender, not the account, and "Invalid template, please try again" never passes.
+        (
+            r"sender|header",
+            Refusal(Verdict.FAILED, "906", "sender id refused (not registered in DLT?)"),
+        ),
+        (
+            r"entity|\bpe ?id\b|principal",
+            Refusal(Verdict.FAILED, "907", "DLT entity id refused"),
+        ),
+        (r"template", Refusal(Verdict.FAILED, "908", "DLT template refused")),
+        (r"consent", Refusal(Verdict.FAILED, "909", "DLT consent refused")),
         (
             r"user ?id|user ?name|password|credential|authenticat|unauthori[sz]|login|api ?key"
             r"|\bip\b.*not (white ?listed|allowed|authori[sz]ed)",
@@ -252,23 +270,13 @@ ERROR_RULES: Final[tuple[tuple[re.Pattern[str], Refusal], ...]] = tuple(
             Refusal(Verdict.UNUSABLE, "900", "the Pingbix account is not active"),
         ),
         (
-            r"balance|credit|insufficient|recharge|no (sms )?units",
+            r"balance|credit|insufficient (fund|unit|sms)|recharge|no (sms )?units",
             Refusal(Verdict.UNUSABLE, "905", "the Pingbix account has no balance"),
         ),
         (
-            r"too many|rate limit|throttl|try again|temporar|busy|overload",
+            r"try again|temporar|busy|overload",
             Refusal(Verdict.RETRY, "900", "Pingbix asked to try again later"),
         ),
-        (
-            r"sender|header",
-            Refusal(Verdict.FAILED, "906", "sender id refused (not registered in DLT?)"),
-        ),
-        (
-            r"entity|pe ?id|principal",
-            Refusal(Verdict.FAILED, "907", "DLT entity id refused"),
-        ),
-        (r"template", Refusal(Verdict.FAILED, "908", "DLT template refused")),
-        (r"consent", Refusal(Verdict.FAILED, "909", "DLT consent refused")),
         (r"ndnc|ncpr", Refusal(Verdict.FAILED, "913", "number is on the NDNC register")),
         (r"\bdnd\b", Refusal(Verdict.FAILED, "901", "number is on DND")),
         (r"spam", Refusal(Verdict.FAILED, "902", "refused as spam")),

@@ -412,6 +412,14 @@ def test_success_that_lists_the_number_as_invalid_fails_with_910(
         ("Duplicate message", Outcome.FAILED, "918", False),
         ("Invalid Mobile Numbers", Outcome.FAILED, "910", False),
         ("Something unexpected", Outcome.FAILED, "900", False),
+        # One message's registration, though the words name the account or "try again":
+        # neither the whole vendor nor a resend of what can never pass.
+        ("Sender ID is blocked for this account", Outcome.FAILED, "906", False),
+        ("Template inactive for this account", Outcome.FAILED, "908", False),
+        ("Invalid template, please try again", Outcome.FAILED, "908", False),
+        ("Header not registered, try again with a registered header", Outcome.FAILED, "906", False),
+        ("Insufficient parameters", Outcome.FAILED, "900", False),
+        ("Message type id missing", Outcome.FAILED, "900", False),
     ],
 )
 def test_error_reasons_map_to_outcomes_and_clevertap_codes(
