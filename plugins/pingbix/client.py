@@ -120,6 +120,13 @@ def _judge_body(
         return lambda message: SendResult.unknown(message, unsure)
     status = _text(body.get(api.Reply.STATUS)).lower()
     status_code = _text(body.get(api.Reply.STATUS_CODE))
+    if not status and not status_code and not refused:
+        # Nothing says it was refused: it may as well have been taken.
+        unsure = (
+            f"Pingbix answered HTTP {response.status_code} without a status; "
+            "the message may have been taken"
+        )
+        return lambda message: SendResult.unknown(message, unsure)
     said = scrub(_text(body.get(api.Reply.REASON)) or status or "no reason given")[:_MAX_REASON]
     success = status == api.STATUS_SUCCESS or (
         not status and status_code == api.STATUS_CODE_SUCCESS

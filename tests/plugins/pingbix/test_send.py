@@ -436,6 +436,21 @@ def test_error_reasons_map_to_outcomes_and_clevertap_codes(
     assert result.reason is not None and reason in result.reason
 
 
+@pytest.mark.parametrize(
+    "body",
+    [{}, {"Status": "Success", "StatusCode": "200", "TransactionId": "6509661746837016106"}],
+    ids=["empty", "other-spelling"],
+)
+def test_an_answer_that_names_no_status_is_unknown_not_a_refusal(
+    pingbix: VendorPlugin, options: PingbixOptions, body: dict[str, str]
+) -> None:
+    # Failed, CleverTap would hear of a failure for a message Pingbix may be delivering.
+    (result,) = send(pingbix, options, [message()], answer(200, body))
+
+    assert result.outcome is Outcome.UNKNOWN
+    assert result.reason is not None and "without a status" in result.reason
+
+
 @pytest.mark.parametrize("status_code", ["429", "503"])
 def test_an_error_body_that_says_busy_is_retried(
     pingbix: VendorPlugin, options: PingbixOptions, status_code: str
