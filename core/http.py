@@ -11,7 +11,8 @@ does not depend on the vendor lives here, so that every plugin draws the line al
 - :func:`parse_retry_after` reads the ``Retry-After`` header;
 - :func:`send_each` performs a batch's requests a few at a time, tells ``send_batch``'s
   ``progress`` each result as it comes, and, when smsgate cuts the batch short, reports
-  the requests that had not started as retries.
+  the requests that had not started as retries;
+- :class:`Scrubber` blanks the account's secrets out of what a vendor quotes back.
 
 How a vendor's body is read, and the words of each reason, stay the plugin's.
 """
@@ -26,6 +27,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any
+from urllib.parse import quote, quote_plus
 
 import httpx
 
@@ -37,6 +39,7 @@ __all__ = [
     "RETRY_STATUSES",
     "UNUSABLE_STATUSES",
     "NoAnswer",
+    "Scrubber",
     "StatusClass",
     "classify_status",
     "describe_error",
@@ -46,6 +49,7 @@ __all__ = [
     "perform",
     "retry_after_seconds",
     "send_each",
+    "spellings",
 ]
 
 #: HTTP statuses that say the request was not processed and may be sent again. 408 is the
@@ -267,3 +271,27 @@ async def send_each(
         # after smsgate has been told the batch failed; raise its error as it came.
         raise errors.exceptions[0] from None
     return [result for task in tasks for result in task.result()]
+
+
+class Scrubber:
+    """Blanks an account's secrets out of text that may reach logs, events or CleverTap.
+
+    Vendors quote back what they were sent, in error messages and in redirect URLs: each
+    secret is blanked as it is and as a URL carries it (percent-encoded, a space as ``+``).
+    """
+
+    def __init__(self, *secrets: str) -> None:
+        spelled = {form for secret in secrets if secret for form in spellings(secret)}
+        # Longest first, so that a secret containing another is blanked whole.
+        self._secrets = sorted(spelled, key=len, reverse=True)
+
+    def scrub(self, text: str) -> str:
+        """``text`` with every secret replaced by ``**********``."""
+        for secret in self._secrets:
+            text = text.replace(secret, "**********")
+        return text
+
+
+def spellings(secret: str) -> set[str]:
+    """``secret`` as it is and as URLs and form bodies encode it."""
+    return {secret, quote(secret, safe=""), quote(secret), quote_plus(secret, safe="")}

@@ -27,6 +27,7 @@ from typing import Any
 
 from pydantic import BaseModel, SecretStr
 
+from smsgate.http import spellings
 from smsgate.storage.text import escaped, unstorable
 from smsgate.types import DeliveryEvent, EventKind
 
@@ -182,7 +183,8 @@ def normalise(
 
 
 def secrets_of(*values: Any) -> list[str]:
-    """Every secret in ``values``: the plain strings given, and any ``SecretStr`` in them."""
+    """Every secret in ``values``: the plain strings given, and any ``SecretStr`` in them,
+    each also as URLs encode it."""
     found = [value for value in values if isinstance(value, str)]
 
     def walk(value: Any) -> None:
@@ -200,7 +202,8 @@ def secrets_of(*values: Any) -> list[str]:
 
     for value in values:
         walk(value)
-    return _secrets(found)
+    # A vendor may quote a secret back URL-encoded.
+    return _secrets(form for value in found for form in spellings(value))
 
 
 def mask(value: Any, secrets: Iterable[str]) -> Any:

@@ -28,6 +28,8 @@ import threading
 from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
+from smsgate.http import spellings
+
 if TYPE_CHECKING:
     from smsgate.config import Config
 
@@ -71,7 +73,9 @@ _known: re.Pattern[str] | None = None
 def register_secrets(values: Iterable[str]) -> None:
     """Mask these values from now on, wherever they appear; idempotent."""
     global _secrets, _known
-    fresh = {value for value in values if len(value) >= _SHORTEST_SECRET}
+    fresh = {
+        form for value in values if len(value) >= _SHORTEST_SECRET for form in spellings(value)
+    }
     with _lock:
         if fresh <= _secrets:
             return

@@ -38,6 +38,7 @@ from smsgate import SendResult, VendorRequest
 from smsgate.http import (
     UNUSABLE_STATUSES,
     NoAnswer,
+    Scrubber,
     StatusClass,
     classify_status,
     parse_retry_after,
@@ -47,7 +48,7 @@ from smsgate.http import (
 from smsgate_example_provider import api
 from smsgate_example_provider.options import ExampleOptions
 
-__all__ = ["Scrubber", "judge_response", "send_batch"]
+__all__ = ["judge_response", "send_batch"]
 
 # 402: the vendor says the balance is empty, which no message of the account gets past.
 _UNUSABLE_STATUSES = UNUSABLE_STATUSES | {402}
@@ -164,19 +165,6 @@ def _judge_one(message: int, entry: dict[str, Any] | None, clean: Clean) -> Send
     if code in api.RETRY_CODES:
         return SendResult.retry(message, reason)
     return SendResult.failed(message, reason, code=api.REJECTION_CODES.get(code, "900"))
-
-
-class Scrubber:
-    """Blanks the account's secrets out of text that may reach logs or CleverTap."""
-
-    def __init__(self, *secrets: str) -> None:
-        self._secrets = sorted((s for s in secrets if len(s) >= 4), key=len, reverse=True)
-
-    def scrub(self, text: str) -> str:
-        """``text`` with every secret replaced by ``**********``."""
-        for secret in self._secrets:
-            text = text.replace(secret, "**********")
-        return text
 
 
 def _error(response: httpx.Response) -> tuple[str, str]:

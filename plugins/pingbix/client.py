@@ -18,6 +18,7 @@ from smsgate import SendResult, VendorRequest
 from smsgate.http import (
     RETRY_STATUSES,
     NoAnswer,
+    Scrubber,
     StatusClass,
     classify_status,
     parse_retry_after,
@@ -50,7 +51,7 @@ async def send_batch(
         write=options.read_timeout,
         pool=options.connect_timeout,
     )
-    secrets = _Scrubber(options.password.get_secret_value())
+    secrets = Scrubber(options.password.get_secret_value())
 
     async def send(request: VendorRequest) -> list[SendResult]:
         judge = await _perform(request, client, timeout, secrets)
@@ -60,7 +61,7 @@ async def send_batch(
 
 
 async def _perform(
-    request: VendorRequest, client: httpx.AsyncClient, timeout: httpx.Timeout, secrets: _Scrubber
+    request: VendorRequest, client: httpx.AsyncClient, timeout: httpx.Timeout, secrets: Scrubber
 ) -> Judge:
     answer = await perform(request, client, timeout)
     if isinstance(answer, NoAnswer):
@@ -188,15 +189,3 @@ def _numbers(value: object) -> set[str]:
 
 def _text(value: object) -> str:
     return "" if value is None else str(value).strip()
-
-
-class _Scrubber:
-    """Blanks the account password out of text that may reach logs or CleverTap."""
-
-    def __init__(self, *secrets: str) -> None:
-        self._secrets = [secret for secret in secrets if secret]
-
-    def scrub(self, text: str) -> str:
-        for secret in self._secrets:
-            text = text.replace(secret, "**********")
-        return text

@@ -9,6 +9,7 @@ import pytest
 from conftest import CALLBACK_TOKEN
 
 from smsgate.host.redaction import (
+    hide_secrets,
     mask_data,
     redact,
     redact_logs,
@@ -126,3 +127,13 @@ def test_a_database_password_is_masked_in_the_log_wherever_the_url_holds_it(
         redactor.filter(record)
 
     assert password not in record.getMessage()
+
+
+def test_a_secret_is_masked_also_as_a_url_carries_it():
+    register_secrets(["p@ss word/&1"])
+
+    text = hide_secrets(
+        "Location: https://vendor.test/x?pwd=p%40ss+word%2F%261 and p%40ss%20word/%261"
+    )
+
+    assert text == "Location: https://vendor.test/x?pwd=**** and ****"

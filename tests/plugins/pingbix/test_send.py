@@ -11,6 +11,7 @@ import asyncio
 import json
 from collections.abc import Callable, Coroutine, Sequence
 from typing import Any
+from urllib.parse import quote, quote_plus, urlencode
 
 import httpx
 import pingbix_cassettes
@@ -471,6 +472,24 @@ def test_the_password_never_appears_in_a_reason(
     (result,) = send(pingbix, options, [message()], handler)
 
     assert result.reason is not None and password not in result.reason
+
+
+def test_the_password_quoted_back_in_a_url_never_appears_in_a_reason(
+    pingbix: VendorPlugin, options: PingbixOptions
+) -> None:
+    password = "s3cr&t+pa ss%/word"
+    awkward = options.model_copy(update={"password": SecretStr(password)})
+    quoted = urlencode({"password": password})
+    redirect = answer(302, "", location=f"https://app.pingbix.com/x?{quoted}")
+    echo = answer(200, error_body(f"Invalid login: {quote(password)}"))
+
+    reasons = [
+        send(pingbix, awkward, [message()], handler)[0].reason for handler in (redirect, echo)
+    ]
+
+    for reason in reasons:
+        assert reason is not None and "**********" in reason
+        assert quote(password, safe="") not in reason and quote_plus(password) not in reason
 
 
 def test_each_request_carries_the_configured_timeouts(
