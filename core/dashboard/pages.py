@@ -146,8 +146,12 @@ async def relays(request: Request) -> Response:
     query = parse_query(request.scope["query_string"])
     state = query.get("state", "dead")
     if state not in dict(RELAY_TABS):
-        state = "dead"
-    nickname = (query.get("nickname") or "").strip()[:63] or None
+        raise RequestError(400, f"There is no list of {hide_secrets(state)[:40]!r} records.")
+    try:
+        # Checked as the API checks it: PostgreSQL refuses a NUL, which is no outage.
+        nickname = queries.clean_text(query.get("nickname"), "nickname")
+    except ValueError as exc:
+        raise RequestError(400, f"The {exc}.") from None
     found = await _db(
         queries.list_relays,
         gateway.engine,

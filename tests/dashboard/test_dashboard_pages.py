@@ -115,6 +115,17 @@ def test_search_by_campaign_shows_the_status_summary(client, engine):
     assert bad.status_code == 400 and "since:" in bad.text
 
 
+@pytest.mark.parametrize(
+    ("params", "said"),
+    [({"nickname": "x\x00"}, "nickname contains a NUL character"), ({"state": "bogus"}, "bogus")],
+)
+def test_an_unusable_relay_filter_is_a_400_not_a_database_outage(client, params, said):
+    answer = client.get("/dashboard/relays", params=params)
+
+    assert answer.status_code == 400
+    assert said in answer.text
+
+
 def test_dead_relays_are_retried_from_the_list(client, engine):
     now = utcnow()
     accept(engine, texts(2), now)
