@@ -405,6 +405,11 @@ class _Check:
                         f"export {name}=... before starting smsgate",
                     )
                     return None
+                if not self.environ[name]:
+                    # An empty secret passes a string check and fails only at the vendor.
+                    self.unresolved.add(where)
+                    self.add(where, f"environment variable {name} is empty; export the secret")
+                    return None
                 if len(self.environ[name]) >= 3:
                     self.secrets.add(self.environ[name])
                 return self.environ[name]
@@ -496,7 +501,9 @@ def _describe(
     if kind == "missing":
         return key, "required key is missing; add it"
     message = error["msg"].removeprefix("Value error, ")
-    if kind == "string_type":
+    if kind == "string_type" and isinstance(error.get("input"), dict):
+        message = 'expected a string, or a secret from the environment: { env = "VAR" }'
+    elif kind == "string_type":
         message += "; write it in double quotes"
     # pydantic's messages do not quote the input, but a plugin's own validator might.
     value = error.get("input")

@@ -241,6 +241,21 @@ def test_a_secret_from_an_env_table_that_cannot_be_read_names_the_fix(
     assert message.count("providers.pingbix-in.token") == 1
 
 
+def test_an_empty_environment_variable_is_no_secret(tmp_path, plugins):
+    text = PROVIDER.replace('password = "secret-password"', 'password = { env = "PB_PW" }')
+    message = problems_of(write(tmp_path, text), plugins, {"PB_PW": ""})
+    assert "providers.pingbix-in.options.password: environment variable PB_PW is empty" in message
+
+
+@pytest.mark.parametrize("table", ['{ evn = "CT_TOKEN" }', '{ env = "CT_TOKEN", value = "x" }'])
+def test_a_mistyped_env_table_is_shown_the_env_form_not_told_to_quote_it(tmp_path, plugins, table):
+    text = PROVIDER.replace(f'token = "{TOKEN}"', f"token = {table}", 1)
+    message = problems_of(write(tmp_path, text), plugins)
+    expected = 'expected a string, or a secret from the environment: { env = "VAR" }'
+    assert f"providers.pingbix-in.token: {expected}" in message
+    assert "double quotes" not in message
+
+
 def test_missing_environment_variable_in_plugin_options_is_named(tmp_path, plugins):
     text = PROVIDER.replace('password = "secret-password"', 'password = { env = "PB_PW" }')
     message = problems_of(write(tmp_path, text), plugins)
