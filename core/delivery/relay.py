@@ -94,10 +94,12 @@ def outcome_of(
             # overflow the clock, or give up a batch CleverTap may take in an hour.
             wait = min(answer.retry_after, settings.relay_backoff_cap)
             when = max(when, now + timedelta(seconds=wait))
-        if when - row.created_at > give_up:
+        deadline = row.created_at + give_up
+        if now >= deadline:
             dead[row.id] = f"{GAVE_UP_PREFIX} {row.attempts} attempts: {reason}"[:512]
         else:
-            retry[row.id] = (when, reason)
+            # The last try is at the deadline itself: "dead after 3 days" means 3 days.
+            retry[row.id] = (min(when, deadline), reason)
     return outbox.Outcome(dead=dead, retry=retry)
 
 

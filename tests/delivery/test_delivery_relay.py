@@ -280,16 +280,21 @@ def test_a_record_never_accepted_within_the_give_up_time_is_dead_with_the_last_e
         "https://ct.invalid/sms/generic",
         transport=raising(httpx.ConnectError),
         relay_first_delay=3600,
-        relay_give_up_after=3 * 3600,
+        relay_give_up_after=9000,  # 2.5 h: the doubled delay after 1 h would overshoot it
     )
 
-    for _ in range(3):
+    queued = relays(engine)[0].created_at
+    tries = []
+    while relays(engine)[0].state == "pending":
+        tries.append(relay.clock.now - queued)
         relay.once()
         relay.clock.now = relays(engine)[0].next_attempt_at
 
     row = relays(engine)[0]
     assert row.state == "dead"
-    assert row.last_error.startswith("gave up after 3 attempts: CleverTap not reached")
+    assert row.last_error.startswith(f"gave up after {len(tries)} attempts: CleverTap not")
+    # Tried until the give-up time itself, not given up when a retry would fall beyond it.
+    assert tries == [timedelta(0), timedelta(hours=1), timedelta(seconds=9000)]
 
 
 def test_a_redirect_is_dead_and_names_the_setting_to_fix(engine, make_relay):
