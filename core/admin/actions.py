@@ -80,7 +80,8 @@ _NOT_NOW = {
 }
 UNKNOWN_NEEDS_CONSENT = (
     "its fate is unknown: the vendor may have received it, so sending it again may deliver "
-    "it twice. Resend only if you accept that: tick 'resend' in the dashboard, pass "
+    "it twice. Resend only if you accept that: tick the dashboard's box 'I accept that it "
+    "may arrive twice', pass "
     '{"resend_unknown": true} to the API, or --resend-unknown to the CLI'
 )
 

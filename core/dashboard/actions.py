@@ -21,6 +21,7 @@ from smsgate.dashboard.session import check_post
 from smsgate.errors import ActionRefusedError, RequestError
 from smsgate.host.api import wake_relay
 from smsgate.host.gateway import Gateway
+from smsgate.host.redaction import hide_secrets
 from smsgate.storage.models import utcnow
 
 __all__ = ["message_action", "relay_action", "unknown_action"]
@@ -118,7 +119,8 @@ async def _run(
                 now=now,
                 by="dashboard",
                 code=form.get("code") or "900",
-                description=(form.get("description") or "").strip()[:512] or None,
+                # It goes to CleverTap: masked whole before the cut could split a secret.
+                description=hide_secrets((form.get("description") or "").strip())[:512] or None,
                 only_if=only_if,
             )
         else:

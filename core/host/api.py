@@ -44,7 +44,7 @@ from smsgate.errors import ActionRefusedError, RequestError
 from smsgate.host.auth import count_failure, failures_wait, presented_token, same_secret
 from smsgate.host.bodies import parse_query, read_body
 from smsgate.host.gateway import Gateway
-from smsgate.host.redaction import mask_data
+from smsgate.host.redaction import hide_secrets, mask_data
 from smsgate.storage.models import MessageStatus, utcnow
 
 __all__ = [
@@ -303,7 +303,8 @@ async def cancel_message(request: Request) -> Response:
         now=utcnow(),
         by="api",
         code=asked.code,
-        description=asked.description,
+        # It goes to CleverTap as typed, where our own pages would show it masked.
+        description=hide_secrets(asked.description) if asked.description else None,
     )
     if done is None:
         raise RequestError(404, f"no message with id {pk}")

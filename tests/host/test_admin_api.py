@@ -137,6 +137,16 @@ def test_retry_and_cancel_over_http(server, engine):
     assert post(server, f"/api/messages/{failed}/retry", {"resend": True}).status_code == 400
 
 
+def test_a_secret_typed_into_a_cancel_reason_never_reaches_clevertap(server, engine):
+    accept(engine, texts(1), utcnow())
+    pk = message(engine, "m1.").id
+
+    post(server, f"/api/messages/{pk}/cancel", {"description": f"pasted {TOKEN} by mistake"})
+
+    [relay] = relays(engine)
+    assert relay.record["description"] == "pasted **** by mistake"
+
+
 def test_dead_relay_records_are_listed_retried_and_given_up(server, engine):
     now = utcnow()
     accept(engine, texts(2), now)
