@@ -140,6 +140,32 @@ def parse_callback(request: CallbackRequest, options: BaseModel) -> Sequence[Del
 
 
 @hookspec(firstresult=True)
+def template_text(
+    template_id: str,
+    variables: Sequence[str],
+    variables_text: str | None,
+    options: BaseModel,
+) -> str | None:
+    """The text a message made of a template id and variables, without a body, will carry.
+
+    Optional. Called when CleverTap's record has ``$$TemplateID`` but no ``$$Body``, as it
+    is stored, so that its encoding and segment count (what a segment-based ``rate_limit``
+    spends, what operators see) are those of the text the vendor will deliver rather than
+    one GSM-7 segment. Must be quick and do no I/O: it runs for each such record of a
+    CleverTap request, before the 202.
+
+    :param template_id: the DLT template id (``$$TemplateID``).
+    :param variables: the variables in order, as :attr:`OutboundMessage.template_variables`.
+    :param variables_text: ``$$TemplateVariables`` as CleverTap sent it.
+    :param options: this nickname's validated options.
+    :returns: the filled-in text, or ``None`` when the plugin cannot tell (the record is
+        still accepted; ``build_payload`` decides later whether it can be sent).
+
+    Raising is logged as a plugin bug, and the record counts as one GSM-7 segment.
+    """
+
+
+@hookspec(firstresult=True)
 async def lookup_status(
     messages: Sequence[SubmittedMessage],
     client: httpx.AsyncClient,

@@ -40,6 +40,7 @@ HOOK_NAMES = (
     "build_payload",
     "send_batch",
     "parse_callback",
+    "template_text",
     "lookup_status",
     "sandbox_app",
 )
@@ -140,6 +141,36 @@ class VendorPlugin:
         if checked is None or not all(isinstance(event, DeliveryEvent) for event in checked):
             raise self._wrong_type("parse_callback", events, "a sequence of DeliveryEvent", checked)
         return checked
+
+    def template_text(
+        self,
+        template_id: str,
+        variables: Sequence[str],
+        variables_text: str | None,
+        options: BaseModel,
+    ) -> str | None:
+        """The text of a message made of a template and variables; optional hook.
+
+        ``None`` when the plugin does not implement it, cannot tell, or misbehaves (logged
+        as a plugin bug): the text is only needed to count the message's segments.
+        """
+        if not self._implements("template_text"):
+            return None
+        try:
+            text = self._call(
+                "template_text",
+                template_id=template_id,
+                variables=tuple(variables),
+                variables_text=variables_text,
+                options=options,
+            )
+        except Exception as exc:  # noqa: BLE001 - a plugin's bug must not refuse the record
+            self._bug("template_text", exc)
+            return None
+        if text is not None and not isinstance(text, str):
+            self._wrong_type("template_text", text, "str or None")
+            return None
+        return text
 
     async def lookup_status(
         self,

@@ -355,3 +355,35 @@ class _OnlyCallbacks:
     @hookimpl
     def parse_callback(self, request: CallbackRequest, options: BaseModel) -> list[DeliveryEvent]:
         return []
+
+
+class _Templates:
+    def __init__(self, answer: Any) -> None:
+        self.answer = answer
+
+    @hookimpl
+    def template_text(self, template_id: str, variables: tuple[str, ...]) -> Any:
+        if isinstance(self.answer, Exception):
+            raise self.answer
+        return self.answer.format(*variables) if isinstance(self.answer, str) else self.answer
+
+
+@pytest.mark.parametrize(
+    ("plugin", "text", "logged"),
+    [
+        (_Templates("OTP {0}, valid {1} min"), "OTP 12, valid 5 min", None),
+        (_Templates(None), None, None),
+        (_Templates(RuntimeError("no such template")), None, "raised in template_text"),
+        (_Templates(["OTP"]), None, "template_text returned list, not str or None"),
+        (_OnlyCallbacks(), None, None),
+    ],
+    ids=["filled", "cannot-tell", "raises", "wrong-type", "not-implemented"],
+)
+def test_a_template_text_that_cannot_be_had_is_none_and_a_bug_is_logged(
+    plugin: object, text: str | None, logged: str | None, caplog: pytest.LogCaptureFixture
+) -> None:
+    vendor = load_plugins(use_entry_points=False, extra={"t": plugin}).get("t")
+
+    assert vendor.template_text("1107", ("12", "5"), "12|5", NO_OPTIONS) == text
+    if logged is not None:
+        assert logged in caplog.text

@@ -24,7 +24,8 @@ from smsgate.intake.payloads import (
     record_from_pairs,
     records_from_json,
 )
-from smsgate.intake.records import Rejection, prepare_record
+from smsgate.intake.records import Rejection, parse_template_variables, prepare_record
+from smsgate.sms.encoding import segment_info
 from smsgate.storage.intake import store_records
 from smsgate.storage.models import utcnow
 
@@ -111,6 +112,8 @@ def _accept(gateway: Gateway, provider: Provider, decode: Decoder) -> tuple[int,
         if isinstance(prepared, Rejection):
             rejections.append(prepared)
         else:
+            if prepared["body"] is None:
+                _count_template_text(provider, prepared)
             rows.append(prepared)
     try:
         outcome = store_records(gateway.engine, nickname, rows, rejections, now)
@@ -131,6 +134,19 @@ def _accept(gateway: Gateway, provider: Provider, decode: Decoder) -> tuple[int,
             if r.message_id not in outcome.repeated_rejections
         ],
     }
+
+
+def _count_template_text(provider: Provider, row: dict[str, Any]) -> None:
+    """Encoding and segments of a template-only record, from the text its plugin fills in."""
+    if provider.plugin is None or provider.options is None:
+        return
+    raw = row["template_variables"]
+    text = provider.plugin.template_text(
+        row["template_id"], parse_template_variables(raw), raw, provider.options
+    )
+    if text:
+        info = segment_info(text)
+        row["encoding"], row["segments"] = info.encoding.value, info.segments
 
 
 def _tracked_id(prepared: dict[str, Any] | Rejection) -> str | None:

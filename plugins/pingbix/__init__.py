@@ -32,6 +32,7 @@ from smsgate_pingbix import client as _client
 from smsgate_pingbix import lookup as _lookup
 from smsgate_pingbix import payloads as _payloads
 from smsgate_pingbix.options import PingbixOptions
+from smsgate_pingbix.templates import TemplateError, render_template
 
 if TYPE_CHECKING:
     import httpx
@@ -74,6 +75,20 @@ async def send_batch(
 def parse_callback(request: CallbackRequest, options: PingbixOptions) -> list[DeliveryEvent]:
     """Read a delivery report pushed to the DLR URL (see :mod:`smsgate_pingbix.callbacks`)."""
     return _callbacks.parse_callback(request, options)
+
+
+@hookimpl
+def template_text(
+    template_id: str,
+    variables: Sequence[str],
+    variables_text: str | None,
+    options: PingbixOptions,
+) -> str | None:
+    """The template's text from the ``templates`` option, filled in; ``None`` if it cannot be."""
+    try:
+        return render_template(options.templates, template_id, variables, sent_as=variables_text)
+    except TemplateError:
+        return None  # build_payload refuses it, with the reason, when it is sent
 
 
 @hookimpl

@@ -26,8 +26,8 @@ def test_built_in_plugins_are_listed_with_version_hooks_options_and_health():
     lines = listing()
 
     assert entry(lines, "pingbix 0.1.0 (smsgate_pingbix)") == [
-        "  hooks: options_model, build_payload, send_batch, parse_callback, lookup_status, "
-        "sandbox_app",
+        "  hooks: options_model, build_payload, send_batch, parse_callback, template_text, "
+        "lookup_status, sandbox_app",
         "  options: smsgate_pingbix.options.PingbixOptions",
         "  health: ok",
     ]

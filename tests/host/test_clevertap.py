@@ -436,3 +436,36 @@ def test_a_batch_the_database_refuses_is_a_503_that_stores_nothing(
     assert answer.status_code == 503
     assert "nothing was stored" in answer.json()["error"]
     assert kept == {}
+
+
+HINDI_TEMPLATE = (
+    "आपका कोड {#var#} है। यह {#var#} मिनट तक मान्य है। "
+    "कृपया इसे किसी के साथ साझा न करें, हमारी टीम कभी नहीं पूछेगी।"
+)
+TEMPLATES = f"""
+[providers.pingbix-in.options.templates]
+"1107000000000000001" = "{HINDI_TEMPLATE}"
+"""
+
+
+def test_a_template_only_record_is_counted_as_the_text_its_template_makes(
+    http, make_config, database_url, engine
+):
+    # A segment-based rate limit spends what the vendor will deliver, not one GSM-7 part.
+    config = make_config(database_url, extra=NO_DISPATCH + TEMPLATES)
+    records = [
+        {"to": NUMBER, "template_id": "1107000000000000001", "template_variables": "4321|10"},
+        {"to": NUMBER, "template_id": "1107000000000000009", "template_variables": "x"},
+    ]
+    with ServerThread(create_app(config)) as server:
+        answer = send(
+            http,
+            server,
+            {"messages": [{**r, "message_id": f"t{i}."} for i, r in enumerate(records)]},
+        )
+
+    assert answer.status_code == 202
+    rows = stored(engine)
+    assert (rows["t0."]["encoding"], rows["t0."]["segments"]) == ("ucs2", 2)
+    # A template the options do not list: accepted as before, refused when it is sent.
+    assert (rows["t1."]["encoding"], rows["t1."]["segments"]) == ("gsm7", 1)

@@ -259,6 +259,23 @@ def test_a_one_slot_template_takes_a_comma_separated_text_whole(
     assert fields(request)["msg"] == text
 
 
+def test_the_text_counted_at_intake_is_the_text_that_is_sent(
+    pingbix: VendorPlugin, one_slot: PingbixOptions
+) -> None:
+    record = message(
+        body=None,
+        template_id=ONE_SLOT,
+        template_variables=parse_template_variables("1,500"),
+        template_variables_text="1,500",
+    )
+    (request,) = pingbix.build_payload([record], one_slot).requests
+
+    counted = pingbix.template_text(ONE_SLOT, ("1", "500"), "1,500", one_slot)
+
+    assert counted == fields(request)["msg"] == "Rs 1,500 credited"
+    assert pingbix.template_text("1107000000000000999", ("1",), "1", one_slot) is None
+
+
 def test_a_one_slot_template_still_refuses_several_variables_sent_as_a_list(
     pingbix: VendorPlugin, one_slot: PingbixOptions
 ) -> None:
