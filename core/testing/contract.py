@@ -51,6 +51,8 @@ calls a plugin):
   empty requests with :class:`~smsgate.errors.CallbackError` (or no events), never with
   another exception;
 - ``lookup_status``, when implemented, learns nothing from a fault and never raises;
+- ``template_text``, when implemented, gives a template-only message the text its request
+  carries;
 - no secret of the options appears in a request's ``repr``, a result's reason, a
   ``CallbackError`` or a log line, even when the vendor's error answer quotes the request.
 """
@@ -514,6 +516,37 @@ class PluginContract:
             # Not compared inline: pytest would print the request, credentials and all.
             found = message.template_id.encode() in self._wire_of(message, payload)
             assert found, f"the DLT template id of message {message.id} is not in its request"
+
+    def test_the_template_text_counted_at_intake_is_the_text_sent(
+        self,
+        plugin: VendorPlugin,
+        sample_messages: Sequence[OutboundMessage],
+        options: BaseModel,
+        payload: BuiltPayload,
+    ) -> None:
+        if "template_text" not in plugin.hooks:
+            pytest.skip("the plugin does not implement the optional template_text")
+        sent = {request_id for r in payload.requests for request_id in r.message_ids}
+        checked = 0
+        for message in sample_messages:
+            if message.body or not message.template_id or message.id not in sent:
+                continue
+            text = plugin.template_text(
+                message.template_id,
+                message.template_variables,
+                message.template_variables_text,
+                options,
+            )
+            if text is None:
+                continue
+            checked += 1
+            found = any(form in self._wire_of(message, payload) for form in _spellings(text))
+            assert found, (
+                f"template_text gave message {message.id} a text its request does not carry: "
+                "segments would be counted for another text than the one sent"
+            )
+        if not checked:
+            pytest.skip("no template-only sample message that template_text could fill")
 
     def test_awkward_messages_are_sent_or_refused_never_raised(
         self, plugin: VendorPlugin, options: BaseModel
