@@ -17,12 +17,12 @@ database work is in :mod:`smsgate.dispatch.queue`.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
+from smsgate.delivery.reports import CLEVERTAP_CODE, OTHER_ERROR
 from smsgate.dispatch.backoff import Random, retry_delay
 from smsgate.dispatch.settings import DispatchSettings
 from smsgate.dispatch.throttle import Verdict
@@ -44,8 +44,6 @@ __all__ = [
 EXPIRED = "916"
 #: CleverTap's "system error inside the SMS provider": the vendor kept asking us to retry.
 GAVE_UP = "904"
-OTHER_ERROR = "900"
-_CLEVERTAP_CODE = re.compile(r"9(0\d|1[02-9]|20)")
 _REASON_LIMIT = 512
 
 
@@ -133,9 +131,7 @@ def decide(
             payload={"from": message.route, "to": fallback, "attempt": message.attempts},
         )
     if result.outcome is Outcome.FAILED:
-        code = (
-            result.code if result.code and _CLEVERTAP_CODE.fullmatch(result.code) else OTHER_ERROR
-        )
+        code = result.code if result.code and CLEVERTAP_CODE.fullmatch(result.code) else OTHER_ERROR
         return _failed(message, code, reason or "the vendor refused the message")
     return _retry(message, result, now, settings=settings, random=random)
 
