@@ -40,7 +40,7 @@ from smsgate.admin.durations import format_duration, parse_duration
 from smsgate.delivery.settings import DeliverySettings
 from smsgate.dispatch.settings import DispatchSettings
 from smsgate.errors import ConfigError, PluginError
-from smsgate.plugins import REQUIRED_HOOKS, PluginSet, VendorPlugin
+from smsgate.plugins import PluginSet, VendorPlugin
 
 DEFAULT_PATH = "smsgate.toml"
 ENV_VAR = "SMSGATE_CONFIG"
@@ -465,9 +465,9 @@ class _Check:
             return plugin, None, "invalid options"
         except Exception as exc:  # noqa: BLE001 - a plugin's validator is the plugin's bug
             return plugin, None, f"plugin {name!r} raised {type(exc).__name__} checking options"
-        missing = [hook for hook in REQUIRED_HOOKS if hook not in plugin.hooks]
-        if missing:
-            return plugin, None, f"plugin {name!r} does not implement {', '.join(missing)}"
+        if plugin.missing_hooks:
+            missing = ", ".join(plugin.missing_hooks)
+            return plugin, None, f"plugin {name!r} does not implement {missing}"
         return plugin, checked, None
 
     def fallback(self, nickname: str, raw: Mapping[str, Any], nicknames: Sequence[str]) -> None:

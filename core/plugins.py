@@ -76,6 +76,11 @@ class VendorPlugin:
         """The hooks this plugin implements."""
         return tuple(hook for hook in HOOK_NAMES if self._implements(hook))
 
+    @property
+    def missing_hooks(self) -> tuple[str, ...]:
+        """The :data:`REQUIRED_HOOKS` this plugin does not implement."""
+        return tuple(hook for hook in REQUIRED_HOOKS if not self._implements(hook))
+
     def options_model(self) -> type[BaseModel]:
         """The plugin's options model; a plugin without one takes no options."""
         if not self._implements("options_model"):

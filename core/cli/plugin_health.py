@@ -10,11 +10,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from smsgate.errors import PluginError
-from smsgate.plugins import REQUIRED_HOOKS, PluginInfo, PluginSet
+from smsgate.plugins import PluginInfo, PluginSet
 
 __all__ = ["PluginHealth", "describe", "health_of"]
-
-#: The hooks without which a plugin cannot serve a nickname.
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,9 +45,9 @@ def health_of(plugins: PluginSet, name: str) -> PluginHealth:
             cause = f" ({exc.__cause__})" if exc.__cause__ is not None else ""
             return PluginHealth(info, None, f"BROKEN: {exc}{cause}")
         options = f"{model.__module__}.{model.__qualname__}"
-    missing = [hook for hook in REQUIRED_HOOKS if hook not in plugin.hooks]
-    if missing:
-        return PluginHealth(info, options, f"incomplete: does not implement {', '.join(missing)}")
+    if plugin.missing_hooks:
+        missing = ", ".join(plugin.missing_hooks)
+        return PluginHealth(info, options, f"incomplete: does not implement {missing}")
     return PluginHealth(info, options, "ok")
 
 
