@@ -71,18 +71,8 @@ _known: re.Pattern[str] | None = None
 
 
 def register_secrets(values: Iterable[str]) -> None:
-    """Mask these values from now on, wherever they appear; idempotent."""
-    global _secrets, _known
-    fresh = {
-        form for value in values if len(value) >= _SHORTEST_SECRET for form in spellings(value)
-    }
-    with _lock:
-        if fresh <= _secrets:
-            return
-        _secrets = _secrets | fresh
-        # Longest first, so that a secret containing another is masked whole.
-        ordered = sorted(_secrets, key=len, reverse=True)
-        _known = re.compile("|".join(re.escape(value) for value in ordered))
+    """Mask these values from now on, wherever they appear, also URL-encoded; idempotent."""
+    _mask_from_now_on(form for value in values for form in spellings(value))
 
 
 def register_config(config: Config) -> None:
@@ -95,10 +85,22 @@ def register_config(config: Config) -> None:
         values += [provider.settings.token, provider.settings.callback_token]
         # Secret options are SecretStr once validated; the raw table covers broken plugins.
         values += [provider.options, provider.settings.options]
-    found = secrets_of(*[value for value in values if value is not None])
     # Also a password in the URL's query, or one whose unencoded "@" split it in two.
-    found += url_passwords(config.database_url)
-    register_secrets(found)
+    values += url_passwords(config.database_url)
+    # secrets_of gives each secret in its URL-encoded spellings too.
+    _mask_from_now_on(secrets_of(*[value for value in values if value is not None]))
+
+
+def _mask_from_now_on(forms: Iterable[str]) -> None:
+    global _secrets, _known
+    fresh = {form for form in forms if len(form) >= _SHORTEST_SECRET}
+    with _lock:
+        if fresh <= _secrets:
+            return
+        _secrets = _secrets | fresh
+        # Longest first, so that a secret containing another is masked whole.
+        ordered = sorted(_secrets, key=len, reverse=True)
+        _known = re.compile("|".join(re.escape(value) for value in ordered))
 
 
 def hide_secrets(text: str) -> str:
